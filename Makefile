@@ -1,0 +1,36 @@
+# Build, test and demo the plugin. Everything runs offline except the Go
+# module downloads, which use the Go module proxy.
+
+BINARY   := bin/gcp-federated-credential-provider
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+GO       ?= go
+
+.PHONY: all build demo test test-short vet fmt-check clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/gcp-federated-credential-provider
+
+# Runs the real binary against fake Google endpoints on 127.0.0.1.
+demo: build
+	$(GO) run ./test/demo -plugin $(BINARY)
+
+# The full suite: formatting, vet, unit tests and the tests that run the
+# built binary against the fake Google endpoints.
+test: fmt-check vet
+	$(GO) test -count=1 ./...
+
+# The same without the slower end-to-end packages, for a quick local loop.
+test-short: fmt-check vet
+	$(GO) test -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,129 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Matcher decides which registry hosts may receive Google credentials: the
+// Google registries of the default universe, plus extra host patterns that
+// the administrator configured.
+type Matcher struct {
+	extra []pattern
+}
+
+// pattern is a host pattern in the kubelet's matchImages syntax: a "*"
+// matches exactly one DNS label, and a port, when given, must match exactly.
+type pattern struct {
+	labels []string
+	port   string
+}
+
+// NewMatcher returns a Matcher that also accepts the given extra host
+// patterns, such as "registry.example.com", "*.registry.example" or
+// "10.0.0.5:5000".
+func NewMatcher(extra []string) (*Matcher, error) {
+	m := &Matcher{}
+	for _, raw := range extra {
+		p, err := parsePattern(raw)
+		if err != nil {
+			return nil, err
+		}
+		m.extra = append(m.extra, p)
+	}
+	return m, nil
+}
+
+func parsePattern(raw string) (pattern, error) {
+	if strings.Contains(raw, "/") {
+		return pattern{}, fmt.Errorf("registry host %q must be a host name without a scheme or path, such as registry.example.com or *.registry.example", raw)
+	}
+	// A wildcard label is not a DNS name, so swap it for a valid label to
+	// reuse the host parser, then restore it.
+	const placeholder = "wildcard-label"
+	host, err := ParseHost(strings.ReplaceAll(raw, "*", placeholder))
+	if err != nil {
+		return pattern{}, err
+	}
+	labels := []string{host.Name}
+	if !strings.HasPrefix(raw, "[") {
+		labels = strings.Split(host.Name, ".")
+	}
+	for i, label := range labels {
+		if label == placeholder {
+			labels[i] = "*"
+		} else if strings.Contains(label, placeholder) {
+			return pattern{}, fmt.Errorf("registry host %q: a \"*\" must be a whole DNS label, as in *.registry.example", raw)
+		}
+	}
+	return pattern{labels: labels, port: host.Port}, nil
+}
+
+// Allows reports whether credentials may be sent to host.
+func (m *Matcher) Allows(host Host) bool {
+	if IsGoogleRegistry(host.Name) {
+		return true
+	}
+	for _, p := range m.extra {
+		if p.matches(host) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p pattern) matches(host Host) bool {
+	if p.port != host.Port {
+		return false
+	}
+	labels := []string{host.Name}
+	if !strings.Contains(host.Name, ":") {
+		labels = strings.Split(host.Name, ".")
+	}
+	if len(labels) != len(p.labels) {
+		return false
+	}
+	for i, label := range p.labels {
+		if label != "*" && label != labels[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// IsGoogleRegistry reports whether name, a lower-case host name without a
+// port, is Container Registry (gcr.io and its one-label subdomains such as
+// us.gcr.io) or Artifact Registry (LOCATION-docker.pkg.dev and the regional
+// endpoints docker.REGION.rep.pkg.dev).
+func IsGoogleRegistry(name string) bool {
+	if name == "gcr.io" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(name, ".gcr.io"); ok {
+		return isLocation(prefix)
+	}
+	if location, ok := strings.CutSuffix(name, "-docker.pkg.dev"); ok {
+		return isLocation(location)
+	}
+	if rest, ok := strings.CutPrefix(name, "docker."); ok {
+		if region, ok := strings.CutSuffix(rest, ".rep.pkg.dev"); ok {
+			return isLocation(region)
+		}
+	}
+	return false
+}
+
+// isLocation reports whether s is one DNS label of lower-case letters,
+// digits and inner hyphens, the form of Google Cloud locations such as
+// "us", "europe-west1" or "asia".
+func isLocation(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
