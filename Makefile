@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GO       ?= go
 
-.PHONY: all build demo test test-short vet fmt-check clean
+.PHONY: all build demo test vet fmt-check clean
 
 all: build
 
@@ -21,10 +21,6 @@ demo: build
 # built binary against the fake Google endpoints.
 test: fmt-check vet
 	$(GO) test -count=1 ./...
-
-# The same without the slower end-to-end packages, for a quick local loop.
-test-short: fmt-check vet
-	$(GO) test -count=1 -short ./...
 
 vet:
 	$(GO) vet ./...

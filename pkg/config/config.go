@@ -8,10 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	strictjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/pkg/identity"
@@ -122,8 +122,18 @@ func (c *Config) loadFile(path string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := yaml.UnmarshalStrict(data, c); err != nil {
-		return fmt.Errorf("invalid --%s file %s: %s", FlagConfig, path, strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "))
+	// YAMLToJSONStrict rejects duplicate keys; the strict JSON decoder then
+	// matches field names case-sensitively and rejects unknown ones.
+	converted, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return fmt.Errorf("invalid --%s file %s: %w", FlagConfig, path, err)
+	}
+	strictErrs, err := strictjson.UnmarshalStrict(converted, c)
+	if err != nil {
+		return fmt.Errorf("invalid --%s file %s: %w", FlagConfig, path, err)
+	}
+	if len(strictErrs) > 0 {
+		return fmt.Errorf("invalid --%s file %s: %w", FlagConfig, path, errors.Join(strictErrs...))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -172,10 +173,17 @@ func validateEndpoint(raw string) (string, error) {
 		return "", fmt.Errorf("%q must be an https:// URL", raw)
 	case u.Host == "":
 		return "", fmt.Errorf("%q has no host", raw)
-	case u.User != nil, u.RawQuery != "", u.Fragment != "", strings.HasSuffix(raw, "?"):
+	case u.User != nil, strings.ContainsAny(raw, "?#"):
 		return "", fmt.Errorf("%q must not contain user information, a query or a fragment", raw)
+	case u.Port() != "" && !validPort(u.Port()):
+		return "", fmt.Errorf("%q has an invalid port: expected a number from 1 to 65535", raw)
 	case strings.Trim(u.Path, "/") != "":
 		return "", fmt.Errorf("%q must be a base URL without a path, such as https://sts.googleapis.com", raw)
 	}
-	return strings.TrimSuffix(raw, "/"), nil
+	return strings.TrimRight(raw, "/"), nil
+}
+
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }

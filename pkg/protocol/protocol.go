@@ -13,6 +13,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
+	strictjson "sigs.k8s.io/json"
+
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/pkg/redact"
 )
 
 // APIVersion is the only protocol version the plugin speaks: service account
@@ -52,14 +55,25 @@ func ReadRequest(r io.Reader) (*credentialproviderv1.CredentialProviderRequest, 
 		return nil, fmt.Errorf("%w: standard input is not valid UTF-8", ErrInvalidRequest)
 	}
 
-	var req credentialproviderv1.CredentialProviderRequest
+	// The standard decoder finds the one JSON value and rejects trailing
+	// data; the strict decoder then matches field names case-sensitively,
+	// as the kubelet's own decoder does, and rejects unknown and duplicate
+	// fields.
+	var raw json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: standard input has more data after the JSON object", ErrInvalidRequest)
+	}
+	var req credentialproviderv1.CredentialProviderRequest
+	strictErrs, err := strictjson.UnmarshalStrict(raw, &req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, describeJSONError(err))
+	}
+	if len(strictErrs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidRequest, redact.String(strictErrs[0].Error()))
 	}
 
 	if req.APIVersion != APIVersion {
@@ -91,9 +105,7 @@ func describeJSONError(err error) error {
 		}
 		return fmt.Errorf("field %q must not be a JSON %s", typeErr.Field, typeErr.Value)
 	}
-	// The remaining decoder errors name an unknown field, which is part of
-	// the schema, not of a value.
-	return err
+	return errors.New(redact.String(err.Error()))
 }
 
 // NewResponse returns a response that gives username and password for the
