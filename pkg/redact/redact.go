@@ -5,6 +5,7 @@ package redact
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Placeholder replaces each secret that String removes.
@@ -14,15 +15,16 @@ const Placeholder = "[REDACTED]"
 // large, and one line of stderr in the kubelet log should stay readable.
 const maxLength = 512
 
-// secretPattern matches the shapes of bearer credentials: a JWT (three
-// base64url parts, the first starting with "eyJ"), a Google OAuth access
+// secretPattern matches the shapes of bearer credentials: a JWT or a part of
+// one (a word starting with "eyJ", the base64url of '{"'), a Google OAuth access
 // token ("ya29." and the rest), and any run of 40 or more base64url
 // characters, longer than any word in a Google error code or description.
-var secretPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*|ya29\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}`)
+var secretPattern = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}|ya29\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}`)
 
 // String returns s with the given known secrets and anything shaped like a
-// token replaced by Placeholder, control characters replaced by spaces so
-// the result stays on one line, and the result cut to at most 512 bytes.
+// token replaced by Placeholder, control characters and line separators
+// replaced by spaces so the result stays on one line, and the result cut on
+// a character boundary to at most 512 bytes, "…" included.
 func String(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if secret != "" {
@@ -31,13 +33,18 @@ func String(s string, secrets ...string) string {
 	}
 	s = secretPattern.ReplaceAllString(s, Placeholder)
 	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if r < ' ' || (r >= 0x7f && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
 		return r
 	}, s)
+	const ellipsis = "…"
 	if len(s) > maxLength {
-		s = s[:maxLength] + "…"
+		cut := maxLength - len(ellipsis)
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + ellipsis
 	}
 	return s
 }

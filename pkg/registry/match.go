@@ -38,25 +38,44 @@ func parsePattern(raw string) (pattern, error) {
 	if strings.Contains(raw, "/") {
 		return pattern{}, fmt.Errorf("registry host %q must be a host name without a scheme or path, such as registry.example.com or *.registry.example", raw)
 	}
-	// A wildcard label is not a DNS name, so swap it for a valid label to
-	// reuse the host parser, then restore it.
-	const placeholder = "wildcard-label"
-	host, err := ParseHost(strings.ReplaceAll(raw, "*", placeholder))
-	if err != nil {
-		return pattern{}, err
+	if !strings.Contains(raw, "*") {
+		host, err := ParseHost(raw)
+		if err != nil {
+			return pattern{}, err
+		}
+		return pattern{labels: hostLabels(host.Name), port: host.Port}, nil
 	}
-	labels := []string{host.Name}
-	if !strings.HasPrefix(raw, "[") {
-		labels = strings.Split(host.Name, ".")
-	}
-	for i, label := range labels {
-		if label == placeholder {
-			labels[i] = "*"
-		} else if strings.Contains(label, placeholder) {
-			return pattern{}, fmt.Errorf("registry host %q: a \"*\" must be a whole DNS label, as in *.registry.example", raw)
+
+	name, port, hasPort := strings.Cut(raw, ":")
+	if hasPort {
+		// Reuse the host parser for the port with a placeholder name.
+		if _, err := ParseHost("port.check:" + port); err != nil {
+			return pattern{}, fmt.Errorf("registry host %q has an invalid port %q: expected a number from 1 to 65535", raw, port)
 		}
 	}
-	return pattern{labels: labels, port: host.Port}, nil
+	if strings.HasPrefix(name, "[") {
+		return pattern{}, fmt.Errorf("registry host %q is not a valid IPv6 address: IPv6 hosts take no \"*\"", raw)
+	}
+	labels := strings.Split(strings.ToLower(name), ".")
+	for _, label := range labels {
+		switch {
+		case label == "*":
+		case strings.Contains(label, "*"):
+			return pattern{}, fmt.Errorf("registry host %q: a \"*\" must be a whole DNS label, as in *.registry.example", raw)
+		case !validDNSName(label):
+			return pattern{}, fmt.Errorf("registry host %q is not a valid DNS name", raw)
+		}
+	}
+	return pattern{labels: labels, port: port}, nil
+}
+
+// hostLabels splits a host name into DNS labels; an IPv6 address is one
+// label.
+func hostLabels(name string) []string {
+	if strings.Contains(name, ":") {
+		return []string{name}
+	}
+	return strings.Split(name, ".")
 }
 
 // Allows reports whether credentials may be sent to host.
@@ -76,10 +95,7 @@ func (p pattern) matches(host Host) bool {
 	if p.port != host.Port {
 		return false
 	}
-	labels := []string{host.Name}
-	if !strings.Contains(host.Name, ":") {
-		labels = strings.Split(host.Name, ".")
-	}
+	labels := hostLabels(host.Name)
 	if len(labels) != len(p.labels) {
 		return false
 	}

@@ -82,7 +82,7 @@ func ParseHost(raw string) (Host, error) {
 	}
 	if port != "" || strings.HasSuffix(raw, ":") {
 		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || port[0] == '0' {
+		if err != nil || n < 1 || n > 65535 || port[0] < '1' || port[0] > '9' {
 			return Host{}, fmt.Errorf("registry host %q has an invalid port %q: expected a number from 1 to 65535", raw, port)
 		}
 	}

@@ -62,6 +62,10 @@ type k8sClaim struct {
 type audience []string
 
 func (a *audience) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*a = nil
+		return nil
+	}
 	var one string
 	if err := json.Unmarshal(data, &one); err == nil {
 		*a = audience{one}
