@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout io.Writer) i
 	return 0
 }
 
-// serve reads one request, answers it and writes the response.
+// serve reads one request, handles it and writes the response.
 func serve(ctx context.Context, p *plugin.Plugin, stdin io.Reader, stdout io.Writer) error {
 	req, err := protocol.ReadRequest(stdin)
 	if err != nil {

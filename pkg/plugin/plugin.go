@@ -1,4 +1,4 @@
-// Package plugin answers one kubelet credential request: it finds the
+// Package plugin handles one kubelet credential request: it finds the
 // registry host, chooses the workload identity pool provider and the
 // service account to impersonate, exchanges the kubelet's token and builds
 // the response.
@@ -64,7 +64,7 @@ type Options struct {
 	CacheSafetyMargin time.Duration
 }
 
-// Plugin answers credential requests.
+// Plugin handles credential requests.
 type Plugin struct {
 	Options   Options
 	Exchanger provider.Exchanger

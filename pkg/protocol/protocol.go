@@ -56,7 +56,7 @@ func ReadRequest(r io.Reader) (*credentialproviderv1.CredentialProviderRequest, 
 	}
 
 	// The standard decoder finds the one JSON value and rejects trailing
-	// data; the strict decoder then matches field names case-sensitively,
+	// data. The strict decoder then matches field names case-sensitively,
 	// as the kubelet's own decoder does, and rejects unknown and duplicate
 	// fields.
 	var raw json.RawMessage

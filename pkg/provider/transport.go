@@ -22,8 +22,8 @@ type failedCall struct {
 // body instead. It serves one exchange at a time.
 type recordingTransport struct {
 	base http.RoundTripper
-	// stsTokenURL tells STS requests from IAM Credentials requests, which
-	// may share a host in tests and private endpoints.
+	// stsTokenURL distinguishes STS requests from IAM Credentials requests,
+	// because both may share a host in tests and on private endpoints.
 	stsTokenURL string
 
 	lastStage    Stage

@@ -22,9 +22,9 @@ const maxLength = 512
 var secretPattern = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}|ya29\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}`)
 
 // String returns s with the given known secrets and anything shaped like a
-// token replaced by Placeholder, control characters and line separators
-// replaced by spaces so the result stays on one line, and the result cut on
-// a character boundary to at most 512 bytes, "…" included.
+// token replaced by Placeholder. Control characters and line separators
+// become spaces so the result stays on one line. A result over 512 bytes is
+// cut on a character boundary to 512 bytes, "…" included.
 func String(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if secret != "" {

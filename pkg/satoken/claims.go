@@ -1,6 +1,6 @@
 // Package satoken reads the claims of a Kubernetes service account token
-// without verifying its signature. Google STS verifies the token; the plugin
-// reads the claims only to reject unusable tokens early and to name the
+// without verifying its signature, because Google STS verifies the token. The
+// plugin reads the claims only to reject unusable tokens early and to name the
 // service account and principal in error messages. Nothing here returns or
 // prints the token itself.
 package satoken

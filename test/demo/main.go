@@ -1,8 +1,8 @@
-// Command demo runs the plugin once against the fake Google endpoints: it
-// starts the fake STS and IAM Credentials on 127.0.0.1, signs a service
-// account token shaped like an EKS token, pipes a CredentialProviderRequest
-// to the real plugin binary and prints the response. Nothing leaves the
-// machine.
+// Command demo runs the plugin against the fake Google endpoints. It starts
+// the fake STS and IAM Credentials on 127.0.0.1 and signs a service account
+// token shaped like an EKS token. Then it pipes a CredentialProviderRequest
+// to the real plugin binary, once without and once with impersonation, and
+// prints each response. Nothing leaves the machine.
 package main
 
 import (

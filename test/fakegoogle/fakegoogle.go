@@ -1,9 +1,9 @@
 // Package fakegoogle is a test double of Google STS and IAM Credentials that
-// behaves like the real services where the plugin depends on it: it serves
-// TLS on loopback, verifies subject tokens (signature, issuer, audience,
-// times, subject length) against each provider's issuer, checks
-// impersonation permissions per principal, returns Google's error shapes
-// and counts requests.
+// behaves like the real services where the plugin depends on them. It serves
+// TLS on loopback and verifies subject tokens against each provider's issuer
+// (signature, issuer, audience, times, subject length). It checks
+// impersonation permissions per principal, returns Google's error shapes and
+// counts requests.
 package fakegoogle
 
 import (
@@ -151,7 +151,7 @@ func (s *Server) IAMRequests() int {
 	return s.iamRequests
 }
 
-// Lookup returns what the fake knows of an access token it issued.
+// Lookup returns the record of an access token the fake issued.
 func (s *Server) Lookup(accessToken string) (TokenInfo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// Fault replaces the fake's answer to the next requests on a path.
+// Fault replaces the fake's response to the next requests on a path.
 type Fault struct {
 	// PathPrefix selects the requests, such as "/v1/token".
 	PathPrefix string
-	// Times is how many requests the fault answers.
+	// Times is the number of requests the fault applies to.
 	Times int
 	// Status and Body form the response.
 	Status int
@@ -19,7 +19,7 @@ type Fault struct {
 	Delay time.Duration
 }
 
-// AddFault queues a fault. Faults answer in the order they were added.
+// AddFault queues a fault. Faults apply in the order they were added.
 func (s *Server) AddFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,7 +1,7 @@
 // Package issuer signs Kubernetes service account tokens for tests, shaped
-// like the tokens that EKS and AKS API servers mint, and optionally serves
-// the OIDC discovery document and JWKS on loopback so that a verifier can
-// fetch them as Google STS does.
+// like the tokens that EKS and AKS API servers mint. It can also serve the
+// OIDC discovery document and JWKS on loopback, so that a verifier fetches
+// them as Google STS does.
 package issuer
 
 import (
