@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"golang.org/x/term"
 	"k8s.io/klog/v2"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/pkg/config"
@@ -35,10 +36,11 @@ func main() {
 }
 
 // run executes the plugin and returns the exit status: 0 on success, 1 when
-// the request failed, 2 for a usage error.
+// the request failed, 2 for a usage or configuration error.
 func run(ctx context.Context, args []string, stdin *os.File, stdout io.Writer) int {
 	cfg, rest, err := config.Parse(name, args, registerLogFlags)
 	if errors.Is(err, flag.ErrHelp) {
+		config.PrintUsage(stdout, name, registerLogFlags)
 		return 0
 	}
 	if err != nil {
@@ -50,17 +52,21 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout io.Writer) i
 	case len(rest) == 1 && rest[0] == "version":
 		fmt.Fprintln(stdout, name, versionString())
 		return 0
+	case len(rest) == 1 && rest[0] == "help":
+		config.PrintUsage(stdout, name, registerLogFlags)
+		return 0
 	case len(rest) > 0:
-		fmt.Fprintf(os.Stderr, "%s: unknown command %q; the only command is version, and the kubelet runs the plugin with flags only\n", name, rest[0])
-		return 2
-	case isTerminal(stdin):
-		config.PrintUsage(name, registerLogFlags)
+		fmt.Fprintf(os.Stderr, "%s: unknown command %q; the commands are version and help, and the kubelet runs the plugin with flags only\n", name, rest[0])
 		return 2
 	}
 
 	opts, endpoints, err := cfg.Validate()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	if term.IsTerminal(int(stdin.Fd())) {
+		config.PrintUsage(os.Stderr, name, registerLogFlags)
 		return 2
 	}
 	p := &plugin.Plugin{Options: opts, Exchanger: cfg.Exchanger(endpoints)}
@@ -94,13 +100,6 @@ func registerLogFlags(fs *flag.FlagSet) {
 		f := all.Lookup(name)
 		fs.Var(f.Value, f.Name, f.Usage)
 	}
-}
-
-// isTerminal reports whether f is a terminal, where a person typed the
-// command instead of the kubelet piping a request.
-func isTerminal(f *os.File) bool {
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
 func versionString() string {

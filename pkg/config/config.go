@@ -4,10 +4,12 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,15 +82,12 @@ func Default() *Config {
 // --config; a flag given in args overrides the file. register, if not nil,
 // adds flags that are not part of Config, such as klog's, to the flag set.
 // Parse returns the arguments after the flags, and flag.ErrHelp when args
-// ask for help (after printing it to the flag set's output).
+// request help.
 func Parse(name string, args []string, register func(*flag.FlagSet)) (*Config, []string, error) {
 	// The first pass only finds --config, so that the file's values become
 	// the defaults of the second pass.
 	first := newFlagSet(name, Default(), register)
 	if err := first.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			PrintUsage(name, register)
-		}
 		return nil, nil, err
 	}
 	path := first.Lookup(FlagConfig).Value.String()
@@ -106,11 +105,10 @@ func Parse(name string, args []string, register func(*flag.FlagSet)) (*Config, [
 	return c, second.Args(), nil
 }
 
-// PrintUsage writes the plugin's usage and flags with their defaults to
-// stderr.
-func PrintUsage(name string, register func(*flag.FlagSet)) {
+// PrintUsage writes the plugin's usage and flags with their defaults to w.
+func PrintUsage(w io.Writer, name string, register func(*flag.FlagSet)) {
 	fs := newFlagSet(name, Default(), register)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(w)
 	fs.Usage()
 }
 
@@ -122,7 +120,10 @@ func (c *Config) loadFile(path string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	// YAMLToJSONStrict rejects duplicate keys; the strict JSON decoder then
+	if hasSecondDocument(data) {
+		return fmt.Errorf("invalid --%s file %s: it has more than one YAML document (a --- line); keep the settings in one document", FlagConfig, path)
+	}
+	// YAMLToJSONStrict rejects duplicate keys. The strict JSON decoder then
 	// matches field names case-sensitively and rejects unknown ones.
 	converted, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
@@ -130,12 +131,57 @@ func (c *Config) loadFile(path string) error {
 	}
 	strictErrs, err := strictjson.UnmarshalStrict(converted, c)
 	if err != nil {
-		return fmt.Errorf("invalid --%s file %s: %w", FlagConfig, path, err)
+		return fmt.Errorf("invalid --%s file %s: %s", FlagConfig, path, describeFieldError(err))
 	}
 	if len(strictErrs) > 0 {
-		return fmt.Errorf("invalid --%s file %s: %w", FlagConfig, path, errors.Join(strictErrs...))
+		messages := make([]string, len(strictErrs))
+		for i, e := range strictErrs {
+			messages[i] = e.Error()
+		}
+		return fmt.Errorf("invalid --%s file %s: %s; the fields are shown in examples/plugin-config.yaml", FlagConfig, path, strings.Join(messages, "; "))
 	}
 	return nil
+}
+
+// hasSecondDocument reports whether a "---" line follows content, which
+// starts a second YAML document that the decoder would silently ignore.
+func hasSecondDocument(data []byte) bool {
+	seenContent := false
+	for _, line := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "---" || strings.HasPrefix(trimmed, "--- "):
+			if seenContent {
+				return true
+			}
+		case trimmed != "" && !strings.HasPrefix(trimmed, "#"):
+			seenContent = true
+		}
+	}
+	return false
+}
+
+// typeErrorPattern matches the decoder's message for a value of the wrong
+// JSON type, such as "json: cannot unmarshal number into Go struct field
+// Config.timeout of type string".
+var typeErrorPattern = regexp.MustCompile(`cannot unmarshal (\w+) into Go struct field Config\.(\w+) of type (\S+)`)
+
+// describeFieldError rewords a type error of the settings file in terms of
+// the file's fields.
+func describeFieldError(err error) string {
+	match := typeErrorPattern.FindStringSubmatch(err.Error())
+	if match == nil {
+		return err.Error()
+	}
+	found, field, goType := match[1], match[2], match[3]
+	expected := "a string"
+	switch {
+	case goType == "[]string":
+		expected = "a list of strings"
+	case strings.HasSuffix(field, "Lifetime") || field == "timeout" || field == "cacheSafetyMargin":
+		expected = "a duration string such as 30s, 5m or 1h"
+	}
+	return fmt.Sprintf("field %s must be %s, not a %s", field, expected, found)
 }
 
 type discard struct{}

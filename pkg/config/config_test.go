@@ -361,6 +361,11 @@ cacheSafetyMargin: 10m
 			content: "# no settings yet\n",
 			want:    Default(),
 		},
+		{
+			name:    "leading separator is accepted",
+			content: "# plugin settings\n---\ntimeout: 45s\n",
+			want:    defaultWith(func(c *Config) { c.Timeout.Duration = 45 * time.Second }),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,12 +454,17 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:          "rejects duration given as number",
 			content:       "timeout: 10\n",
-			wantInMessage: []string{"--config", "timeout", "number"},
+			wantInMessage: []string{"--config", "field timeout must be a duration string such as 30s", "not a number"},
 		},
 		{
 			name:          "rejects string for list",
 			content:       "registryHosts: a.example.com\n",
-			wantInMessage: []string{"--config", "registryHosts"},
+			wantInMessage: []string{"--config", "field registryHosts must be a list of strings"},
+		},
+		{
+			name:          "rejects second YAML document",
+			content:       "timeout: 10s\n---\ntimeout: 20s\n",
+			wantInMessage: []string{"--config", "more than one YAML document"},
 		},
 		{
 			name:          "rejects unparsable duration",
@@ -486,7 +496,7 @@ func TestParseErrors(t *testing.T) {
 			name:          "rejects malformed duration flag",
 			noFile:        true,
 			args:          []string{"--timeout=soon"},
-			wantInMessage: []string{"timeout", "soon"},
+			wantInMessage: []string{"timeout", `"soon" is not a duration`, "such as 30s"},
 		},
 		{
 			name:          "rejects bad flag despite file",
@@ -557,14 +567,7 @@ func TestParseHelp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var (
-				c    *Config
-				rest []string
-				err  error
-			)
-			usage := captureStderr(t, func() {
-				c, rest, err = Parse("test-plugin", tt.args, nil)
-			})
+			c, rest, err := Parse("test-plugin", tt.args, nil)
 			if !errors.Is(err, flag.ErrHelp) {
 				t.Errorf("Parse(%q) error = %v, want flag.ErrHelp", tt.args, err)
 			}
@@ -574,13 +577,19 @@ func TestParseHelp(t *testing.T) {
 			if rest != nil {
 				t.Errorf("Parse(%q) returned rest %q with flag.ErrHelp", tt.args, rest)
 			}
-			if !strings.Contains(usage, "Usage: test-plugin") {
-				t.Errorf("usage output %q does not contain %q", usage, "Usage: test-plugin")
-			}
-			if !strings.Contains(usage, "-timeout") {
-				t.Errorf("usage output %q does not list -timeout", usage)
-			}
 		})
+	}
+}
+
+func TestPrintUsage(t *testing.T) {
+	var out strings.Builder
+	PrintUsage(&out, "test-plugin", nil)
+	usage := out.String()
+	if !strings.Contains(usage, "Usage: test-plugin") {
+		t.Errorf("usage output %q does not contain %q", usage, "Usage: test-plugin")
+	}
+	if !strings.Contains(usage, "-timeout") {
+		t.Errorf("usage output %q does not list -timeout", usage)
 	}
 }
 
@@ -828,14 +837,14 @@ func TestValidateRejects(t *testing.T) {
 		{
 			name:   "rejects lifetime equal to margin",
 			change: func(c *Config) { c.TokenLifetime.Duration = DefaultCacheSafetyMargin },
-			flag:   FlagTokenLifetime,
-			reason: "must be longer than --cache-safety-margin",
+			flag:   FlagCacheSafetyMargin,
+			reason: "must be shorter than --token-lifetime",
 		},
 		{
 			name:   "rejects lifetime below margin",
 			change: func(c *Config) { c.TokenLifetime.Duration = time.Minute },
-			flag:   FlagTokenLifetime,
-			reason: "must be longer than --cache-safety-margin",
+			flag:   FlagCacheSafetyMargin,
+			reason: "must be shorter than --token-lifetime",
 		},
 		{
 			name: "rejects zero lifetime, zero margin",
@@ -844,7 +853,7 @@ func TestValidateRejects(t *testing.T) {
 				c.CacheSafetyMargin.Duration = 0
 			},
 			flag:   FlagTokenLifetime,
-			reason: "must be longer than --cache-safety-margin",
+			reason: "must be positive",
 		},
 		{
 			name:   "rejects lifetime over 12h",
@@ -985,7 +994,7 @@ func TestValidateRejects(t *testing.T) {
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Errorf("errors.Is(%v, ErrInvalidConfig) = false, want true", err)
 			}
-			if want := "--" + tt.flag + ": "; !strings.Contains(err.Error(), want) {
+			if want := "--" + tt.flag + " ("; !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not name the flag as %q", err, want)
 			}
 			if !strings.Contains(err.Error(), tt.reason) {

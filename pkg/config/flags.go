@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // usageHeader explains how the kubelet runs the plugin; the flags follow.
@@ -32,7 +33,7 @@ func newFlagSet(name string, c *Config, register func(*flag.FlagSet)) *flag.Flag
 		fs.PrintDefaults()
 	}
 
-	fs.String(FlagConfig, "", "Path of a YAML file with settings (fields named like the flags, in camelCase); flags override it.")
+	fs.String(FlagConfig, "", "Path of a YAML settings file, with the fields shown in examples/plugin-config.yaml; flags override it.")
 	fs.StringVar(&c.WorkloadIdentityProvider, FlagWorkloadIdentityProvider, c.WorkloadIdentityProvider,
 		"Workload identity pool provider used when the service account has no provider annotation, as\n"+
 			"//iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL_ID/providers/PROVIDER_ID.\n"+
@@ -50,7 +51,7 @@ func newFlagSet(name string, c *Config, register func(*flag.FlagSet)) *flag.Flag
 	fs.Var(newListValue(&c.AllowedServiceAccounts), FlagAllowedServiceAccounts,
 		"Comma-separated emails or patterns (\"*\" matches any characters) that the impersonation annotation may select.\n"+
 			"Empty allows any valid email. The --"+FlagImpersonate+" value is always allowed.")
-	fs.DurationVar(&c.TokenLifetime.Duration, FlagTokenLifetime, c.TokenLifetime.Duration,
+	fs.Var((*durationValue)(&c.TokenLifetime.Duration), FlagTokenLifetime,
 		"Lifetime of impersonated access tokens, at most 12h (IAM allows over 1h only where an organization policy permits).")
 	fs.Var(newListValue(&c.RegistryHosts), FlagRegistryHost,
 		"Extra registry host that may receive credentials, besides gcr.io, *.gcr.io, *-docker.pkg.dev and docker.*.rep.pkg.dev.\n"+
@@ -61,9 +62,9 @@ func newFlagSet(name string, c *Config, register func(*flag.FlagSet)) *flag.Flag
 		"Base URL of Google IAM Credentials. Empty means https://iamcredentials.UNIVERSE_DOMAIN.")
 	fs.StringVar(&c.UniverseDomain, FlagUniverseDomain, c.UniverseDomain,
 		"Universe domain of the Google APIs.")
-	fs.DurationVar(&c.Timeout.Duration, FlagTimeout, c.Timeout.Duration,
+	fs.Var((*durationValue)(&c.Timeout.Duration), FlagTimeout,
 		"Deadline for the whole exchange; must be below the kubelet's 1m limit for a plugin run.")
-	fs.DurationVar(&c.CacheSafetyMargin.Duration, FlagCacheSafetyMargin, c.CacheSafetyMargin.Duration,
+	fs.Var((*durationValue)(&c.CacheSafetyMargin.Duration), FlagCacheSafetyMargin,
 		"Time subtracted from the access token's remaining lifetime to get the kubelet's cache duration.")
 
 	if register != nil {
@@ -100,5 +101,19 @@ func (l *listValue) Set(s string) error {
 			*l.values = append(*l.values, item)
 		}
 	}
+	return nil
+}
+
+// durationValue is a duration flag whose parse error shows the expected form.
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	parsed, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: expected a number with a unit, such as 30s, 5m or 1h", s)
+	}
+	*d = durationValue(parsed)
 	return nil
 }

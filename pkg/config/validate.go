@@ -40,6 +40,23 @@ var (
 	dnsSubdomainRegexp   = regexp.MustCompile(dnsSubdomainPattern)
 )
 
+// fileFields maps each flag to its field in the --config file.
+var fileFields = map[string]string{
+	FlagWorkloadIdentityProvider: "workloadIdentityProvider",
+	FlagProviderAnnotation:       "providerAnnotation",
+	FlagAllowedProviders:         "allowedWorkloadIdentityProviders",
+	FlagImpersonate:              "impersonateServiceAccount",
+	FlagServiceAccountAnnotation: "serviceAccountAnnotation",
+	FlagAllowedServiceAccounts:   "allowedServiceAccounts",
+	FlagTokenLifetime:            "tokenLifetime",
+	FlagRegistryHost:             "registryHosts",
+	FlagSTSEndpoint:              "stsEndpoint",
+	FlagIAMCredentialsEndpoint:   "iamCredentialsEndpoint",
+	FlagUniverseDomain:           "universeDomain",
+	FlagTimeout:                  "timeout",
+	FlagCacheSafetyMargin:        "cacheSafetyMargin",
+}
+
 // Endpoints holds the resolved Google endpoints.
 type Endpoints struct {
 	STS            string
@@ -50,7 +67,8 @@ type Endpoints struct {
 // Google's services. Each error names the flag to change.
 func (c *Config) Validate() (plugin.Options, Endpoints, error) {
 	fail := func(flag, format string, args ...any) (plugin.Options, Endpoints, error) {
-		return plugin.Options{}, Endpoints{}, fmt.Errorf("%w: --%s: %s", ErrInvalidConfig, flag, fmt.Sprintf(format, args...))
+		return plugin.Options{}, Endpoints{}, fmt.Errorf("%w: --%s (%s in the --%s file): %s",
+			ErrInvalidConfig, flag, fileFields[flag], FlagConfig, fmt.Sprintf(format, args...))
 	}
 
 	ud := c.UniverseDomain
@@ -103,17 +121,19 @@ func (c *Config) Validate() (plugin.Options, Endpoints, error) {
 		return fail(FlagRegistryHost, "%v", err)
 	}
 
-	lifetime := c.TokenLifetime.Duration
+	lifetime, margin := c.TokenLifetime.Duration, c.CacheSafetyMargin.Duration
 	switch {
+	case lifetime <= 0:
+		return fail(FlagTokenLifetime, "%s must be positive", lifetime)
 	case lifetime%time.Second != 0:
 		return fail(FlagTokenLifetime, "%s is not a whole number of seconds", lifetime)
-	case lifetime <= c.CacheSafetyMargin.Duration:
-		return fail(FlagTokenLifetime, "%s must be longer than --%s (%s), or the kubelet could never cache a token", lifetime, FlagCacheSafetyMargin, c.CacheSafetyMargin.Duration)
 	case lifetime > maxTokenLifetime:
 		return fail(FlagTokenLifetime, "%s is longer than the 12h that IAM Credentials allows", lifetime)
-	}
-	if c.CacheSafetyMargin.Duration < 0 {
-		return fail(FlagCacheSafetyMargin, "%s is negative", c.CacheSafetyMargin.Duration)
+	case margin < 0:
+		return fail(FlagCacheSafetyMargin, "%s is negative", margin)
+	case margin >= lifetime:
+		return fail(FlagCacheSafetyMargin, "%s must be shorter than --%s (%s), or the kubelet could never cache a token; shorten the margin or lengthen the lifetime",
+			margin, FlagTokenLifetime, lifetime)
 	}
 	if c.Timeout.Duration <= 0 || c.Timeout.Duration >= kubeletPluginTimeout {
 		return fail(FlagTimeout, "%s must be more than 0s and less than the kubelet's %s limit for a plugin run", c.Timeout.Duration, kubeletPluginTimeout)

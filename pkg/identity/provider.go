@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/pkg/redact"
 )
 
 // ErrInvalidProvider is the error kind for a workload identity pool
@@ -145,14 +148,19 @@ func isSpaceOrControl(r rune) bool {
 }
 
 // truncate shortens s for use in an error message, so that a megabyte-sized
-// annotation does not become a megabyte-sized log line, and escapes nothing:
-// callers quote it with %q.
+// annotation does not become a megabyte-sized log line, and redacts anything
+// shaped like a token. Callers quote the result with %q.
 func truncate(s string) string {
 	const max = 200
+	s = redact.Secrets(s)
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "…"
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // NormalizeProviderPattern converts an allow-list entry for providers to the

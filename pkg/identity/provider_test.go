@@ -156,6 +156,20 @@ func TestParseProviderRejected(t *testing.T) {
 	}
 }
 
+func TestParseProviderRedactsTokenValue(t *testing.T) {
+	value := "ya29.a0AfB_byC" + strings.Repeat("x", 180)
+	_, err := identity.ParseProvider(value, "googleapis.com")
+	if err == nil {
+		t.Fatal("ParseProvider accepted a token as a provider name")
+	}
+	if strings.Contains(err.Error(), "ya29.a0AfB") {
+		t.Errorf("error %q repeats the token-shaped value", err)
+	}
+	if !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Errorf("error %q does not mark the redacted value", err)
+	}
+}
+
 func TestParseProviderLongInputs(t *testing.T) {
 	megabyte := strings.Repeat("a", 1<<20)
 	tests := []struct {

@@ -27,6 +27,11 @@ const (
 	computePattern = `^[1-9][0-9]{0,18}-compute@developer\.gserviceaccount\.com$`
 )
 
+var (
+	accountIDRegexp = regexp.MustCompile(`^` + accountIDPattern + `$`)
+	projectRegexp   = regexp.MustCompile(`^` + projectPattern + `$`)
+)
+
 var serviceAccountRegexps = []*regexp.Regexp{
 	regexp.MustCompile(userManagedPattern),
 	regexp.MustCompile(appEnginePattern),
@@ -52,7 +57,7 @@ func ValidateServiceAccount(email string) error {
 	case strings.IndexFunc(email, isSpaceOrControl) >= 0:
 		return fail("the email contains white space or control characters; remove them")
 	case strings.ToLower(email) != email:
-		return fail("Google service account emails are lower case; use " + strings.ToLower(email))
+		return fail("Google service account emails are lower case; use " + strings.ToLower(truncate(email)))
 	case strings.Count(email, "@") != 1:
 		return fail(expected)
 	}
@@ -61,8 +66,18 @@ func ValidateServiceAccount(email string) error {
 			return nil
 		}
 	}
-	if _, domain, _ := strings.Cut(email, "@"); !strings.HasSuffix(domain, ".gserviceaccount.com") {
-		return fail("the domain " + domain + " is not a Google service account domain; " + expected)
+	account, domain, _ := strings.Cut(email, "@")
+	if !strings.HasSuffix(domain, ".gserviceaccount.com") {
+		return fail("the domain " + truncate(domain) + " is not a Google service account domain; " + expected)
 	}
-	return fail("the account or project ID has an invalid form (6 to 30 lower-case letters, digits or hyphens, starting with a letter); " + expected)
+	const idRule = "must be 6 to 30 lower-case letters, digits or hyphens, starting with a letter and not ending with a hyphen"
+	if project, ok := strings.CutSuffix(domain, ".iam.gserviceaccount.com"); ok {
+		if !accountIDRegexp.MatchString(account) {
+			return fail(fmt.Sprintf("the account ID %q %s", truncate(account), idRule))
+		}
+		if !projectRegexp.MatchString(project) {
+			return fail(fmt.Sprintf("the project ID %q %s", truncate(project), idRule))
+		}
+	}
+	return fail("the address is not one of the forms of Google service account emails; " + expected)
 }

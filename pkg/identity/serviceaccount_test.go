@@ -36,7 +36,11 @@ func TestValidateServiceAccountAccepted(t *testing.T) {
 }
 
 func TestValidateServiceAccountRejected(t *testing.T) {
-	const invalidForm = "the account or project ID has an invalid form"
+	const (
+		invalidForm    = "is not one of the forms of Google service account emails"
+		invalidAccount = "the account ID"
+		invalidProject = "the project ID"
+	)
 	tests := []struct {
 		name        string
 		email       string
@@ -49,14 +53,14 @@ func TestValidateServiceAccountRejected(t *testing.T) {
 		{"rejects consumer email domain", "someone.else@gmail.com", "the domain gmail.com is not a Google service account domain; " + expectedEmailForm},
 		{"rejects missing at sign", "registry-reader.my-project.iam.gserviceaccount.com", expectedEmailForm},
 		{"rejects two at signs", "registry-reader@evil.example@my-project.iam.gserviceaccount.com", expectedEmailForm},
-		{"rejects empty account ID", "@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects 5-character account ID", "abcde@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects 31-character account ID", "a" + strings.Repeat("b", 29) + "c@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects digit-led account ID", "1reader@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects hyphen-ended account ID", "reader-@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects underscore account ID", "registry_reader@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects plus in account ID", "registry+reader@my-project.iam.gserviceaccount.com", invalidForm},
-		{"rejects short project ID", "registry-reader@abc.iam.gserviceaccount.com", invalidForm},
+		{"rejects empty account ID", "@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects 5-character account ID", "abcde@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects 31-character account ID", "a" + strings.Repeat("b", 29) + "c@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects digit-led account ID", "1reader@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects hyphen-ended account ID", "reader-@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects underscore account ID", "registry_reader@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects plus in account ID", "registry+reader@my-project.iam.gserviceaccount.com", invalidAccount},
+		{"rejects short project ID", "registry-reader@abc.iam.gserviceaccount.com", invalidProject},
 		{"rejects missing project ID", "registry-reader@iam.gserviceaccount.com", invalidForm},
 		{"rejects missing iam label", "registry-reader@my-project.gserviceaccount.com", invalidForm},
 		{"rejects user account at developer", "registry-reader@developer.gserviceaccount.com", invalidForm},
@@ -104,7 +108,7 @@ func TestValidateServiceAccountLongInputs(t *testing.T) {
 		{"rejects 255-byte email", strings.Repeat("a", 255-len(domain)) + domain, "the email is 255 bytes long"},
 		{"rejects megabyte email", strings.Repeat("a", 1<<20) + domain, "bytes long, more than an email address may be"},
 		{"rejects megabyte of whitespace", strings.Repeat("\n", 1<<20), "bytes long"},
-		{"rejects 254-byte bad email", strings.Repeat("a", 254-len(domain)) + domain, "the account or project ID has an invalid form"},
+		{"rejects 254-byte bad email", strings.Repeat("a", 254-len(domain)) + domain, "the account ID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

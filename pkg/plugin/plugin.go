@@ -130,7 +130,7 @@ func (p *Plugin) chooseProvider(annotations map[string]string, claims satoken.Cl
 	if !ok || value == "" {
 		if p.Options.DefaultProvider == nil {
 			return identity.Provider{}, fmt.Errorf("%w for Kubernetes service account %s: annotate it with %s=//iam.%s/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL_ID/providers/PROVIDER_ID "+
-				"(and list the key in tokenAttributes of the kubelet's CredentialProviderConfig), or set --workload-identity-provider",
+				"and list the key in tokenAttributes.optionalServiceAccountAnnotationKeys of the kubelet's CredentialProviderConfig, or set --workload-identity-provider",
 				ErrNoProvider, claims.ServiceAccount(), key, p.Options.UniverseDomain)
 		}
 		return *p.Options.DefaultProvider, nil

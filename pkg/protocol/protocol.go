@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"time"
 	"unicode/utf8"
 
@@ -103,9 +104,20 @@ func describeJSONError(err error) error {
 		if typeErr.Field == "" {
 			return fmt.Errorf("expected a JSON object, found a JSON %s", typeErr.Value)
 		}
-		return fmt.Errorf("field %q must not be a JSON %s", typeErr.Field, typeErr.Value)
+		return fmt.Errorf("field %q must be %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value)
 	}
 	return errors.New(redact.String(err.Error()))
+}
+
+// jsonKind names the JSON form of a Go kind in the request type.
+func jsonKind(kind reflect.Kind) string {
+	switch kind {
+	case reflect.String:
+		return "a string"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a " + kind.String()
 }
 
 // NewResponse returns a response that gives username and password for the

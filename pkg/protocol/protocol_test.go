@@ -246,18 +246,18 @@ func TestReadRequestInvalid(t *testing.T) {
 		{
 			name:        "rejects numeric image",
 			input:       requestWith(`,"image":42,"serviceAccountToken":"` + testToken + `"`),
-			wantMessage: `field "image" must not be a JSON number`,
+			wantMessage: `field "image" must be a string, not a JSON number`,
 		},
 		{
 			name:        "rejects token as array",
 			input:       requestWith(`,"image":"gcr.io/p/app","serviceAccountToken":["` + testToken + `"]`),
-			wantMessage: `field "serviceAccountToken" must not be a JSON array`,
+			wantMessage: `field "serviceAccountToken" must be a string, not a JSON array`,
 		},
 		{
 			name: "rejects annotations as list",
 			input: requestWith(`,"image":"gcr.io/p/app","serviceAccountToken":"` + testToken + `",` +
 				`"serviceAccountAnnotations":["` + testToken + `"]`),
-			wantMessage: `field "serviceAccountAnnotations" must not be a JSON array`,
+			wantMessage: `field "serviceAccountAnnotations" must be an object, not a JSON array`,
 		},
 	}
 	for _, tt := range tests {

@@ -21,17 +21,23 @@ const maxLength = 512
 // characters, longer than any word in a Google error code or description.
 var secretPattern = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}|ya29\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}`)
 
-// String returns s with the given known secrets and anything shaped like a
-// token replaced by Placeholder. Control characters and line separators
-// become spaces so the result stays on one line. A result over 512 bytes is
-// cut on a character boundary to 512 bytes, "…" included.
-func String(s string, secrets ...string) string {
+// Secrets returns s with the given known secrets and anything shaped like a
+// token replaced by Placeholder, and nothing else changed.
+func Secrets(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, Placeholder)
 		}
 	}
-	s = secretPattern.ReplaceAllString(s, Placeholder)
+	return secretPattern.ReplaceAllString(s, Placeholder)
+}
+
+// String returns s with the given known secrets and anything shaped like a
+// token replaced by Placeholder. Control characters and line separators
+// become spaces so the result stays on one line. A result over 512 bytes is
+// cut on a character boundary to 512 bytes, "…" included.
+func String(s string, secrets ...string) string {
+	s = Secrets(s, secrets...)
 	s = strings.Map(func(r rune) rune {
 		if r < ' ' || (r >= 0x7f && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
 			return ' '

@@ -12,6 +12,10 @@ type Matcher struct {
 	extra []pattern
 }
 
+// minLiteralLabels is the fewest DNS labels without "*" that a wildcard
+// host pattern must have.
+const minLiteralLabels = 2
+
 // pattern is a host pattern in the kubelet's matchImages syntax: a "*"
 // matches exactly one DNS label, and a port, when given, must match exactly.
 type pattern struct {
@@ -57,6 +61,7 @@ func parsePattern(raw string) (pattern, error) {
 		return pattern{}, fmt.Errorf("registry host %q is not a valid IPv6 address: IPv6 hosts take no \"*\"", raw)
 	}
 	labels := strings.Split(strings.ToLower(name), ".")
+	literal := 0
 	for _, label := range labels {
 		switch {
 		case label == "*":
@@ -64,7 +69,14 @@ func parsePattern(raw string) (pattern, error) {
 			return pattern{}, fmt.Errorf("registry host %q: a \"*\" must be a whole DNS label, as in *.registry.example", raw)
 		case !validDNSName(label):
 			return pattern{}, fmt.Errorf("registry host %q is not a valid DNS name", raw)
+		default:
+			literal++
 		}
+	}
+	// A pattern such as "*" or "*.com" would send Google tokens to hosts
+	// of many unrelated owners.
+	if literal < minLiteralLabels {
+		return pattern{}, fmt.Errorf("registry host %q matches too many hosts: a wildcard pattern needs at least %d literal labels, as in *.registry.example", raw, minLiteralLabels)
 	}
 	return pattern{labels: labels, port: port}, nil
 }

@@ -84,7 +84,7 @@ func (a *audience) UnmarshalJSON(data []byte) error {
 func Parse(token string, now time.Time) (Claims, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return Claims{}, fmt.Errorf("%w: not a JWT (expected three dot-separated parts, found %d)", ErrInvalidToken, len(parts))
+		return Claims{}, fmt.Errorf("%w: not a JWT (expected three dot-separated parts, found %d); the kubelet sends the token it requested from the API server, so check that the request comes from the kubelet", ErrInvalidToken, len(parts))
 	}
 
 	var h header

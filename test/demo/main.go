@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakegoogle"
@@ -57,7 +59,8 @@ func run(plugin string) error {
 		return err
 	}
 
-	fmt.Printf("SIMULATION: fake Google STS and IAM Credentials at %s (loopback only), token signed by a test key as %s\n\n", fake.URL(), iss.URL)
+	fmt.Printf("SIMULATION: fake Google STS and IAM Credentials at %s (loopback only), token signed by a test key as %s\n", fake.URL(), iss.URL)
+	fmt.Printf("The request is piped on standard input; the CA file lives in a temporary folder removed when the demo ends.\n\n")
 	token, err := iss.Token(issuer.ServiceAccount{Namespace: "team-a", Name: "app", Audience: []string{audience}})
 	if err != nil {
 		return err
@@ -98,9 +101,11 @@ func runPlugin(plugin string, fake *fakegoogle.Server, caFile, token string, ann
 		return err
 	}
 	args := []string{"--sts-endpoint=" + fake.URL(), "--iam-credentials-endpoint=" + fake.URL(), "--v=2"}
-	fmt.Printf("$ %s %s < request.json\n", plugin, strings.Join(args, " "))
-	fmt.Printf("request.json: image %s, serviceAccountToken <JWT of %d bytes for team-a/app, not shown>, serviceAccountAnnotations %v\n",
-		image, len(token), annotations)
+	fmt.Printf("$ SSL_CERT_FILE=%s %s %s < request\n", caFile, plugin, strings.Join(args, " "))
+	fmt.Printf("request: image %s, serviceAccountToken <JWT of %d bytes for team-a/app, not shown>, serviceAccountAnnotations:\n", image, len(token))
+	for _, key := range slices.Sorted(maps.Keys(annotations)) {
+		fmt.Printf("  %s: %s\n", key, annotations[key])
+	}
 
 	cmd := exec.Command(plugin, args...)
 	cmd.Stdin = bytes.NewReader(request)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,10 +147,19 @@ func (e *env) run(t *testing.T, stdin []byte, args ...string) result {
 
 func runPlugin(t *testing.T, stdin []byte, caFile string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(pluginPath, args...)
+	var reader io.Reader
 	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+		reader = bytes.NewReader(stdin)
 	}
+	return runPluginWithStdin(t, reader, caFile, args...)
+}
+
+// runPluginWithStdin runs the plugin with stdin connected to reader, or to
+// /dev/null when reader is nil.
+func runPluginWithStdin(t *testing.T, reader io.Reader, caFile string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(pluginPath, args...)
+	cmd.Stdin = reader
 	// The kubelet merges the provider's env over its own; tests start from
 	// a clean environment so that no proxy setting of the host applies.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + caFile}

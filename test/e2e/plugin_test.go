@@ -241,10 +241,26 @@ func TestPluginCommands(t *testing.T) {
 			t.Errorf("version: exit %d, stdout %q", res.code, res.stdout)
 		}
 	})
-	t.Run("character device stdin prints usage", func(t *testing.T) {
-		// exec.Cmd without Stdin connects /dev/null, a character device like
-		// a terminal, so the plugin must not wait for a request.
+	t.Run("null stdin is empty request", func(t *testing.T) {
+		// exec.Cmd without Stdin connects /dev/null: a character device, but
+		// not a terminal.
 		res := runPlugin(t, nil, "")
+		if res.code != 1 {
+			t.Errorf("exit status %d, want 1", res.code)
+		}
+		if !strings.Contains(res.stderr, "standard input is empty") {
+			t.Errorf("stderr %q does not report the empty input", res.stderr)
+		}
+	})
+	t.Run("terminal stdin prints usage", func(t *testing.T) {
+		// The master side of a pseudo-terminal is a terminal, as a shell's
+		// standard input is when a person runs the plugin by hand.
+		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatalf("opening a pseudo-terminal: %v", err)
+		}
+		defer ptmx.Close()
+		res := runPluginWithStdin(t, ptmx, "")
 		if res.code != 2 {
 			t.Errorf("exit status %d, want 2", res.code)
 		}
@@ -255,10 +271,36 @@ func TestPluginCommands(t *testing.T) {
 			t.Errorf("stdout %q, want nothing", res.stdout)
 		}
 	})
-	t.Run("help flag exits zero", func(t *testing.T) {
+	t.Run("invalid flag beats terminal usage", func(t *testing.T) {
+		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatalf("opening a pseudo-terminal: %v", err)
+		}
+		defer ptmx.Close()
+		res := runPluginWithStdin(t, ptmx, "", "--timeout=2m")
+		if res.code != 2 {
+			t.Errorf("exit status %d, want 2", res.code)
+		}
+		if !strings.Contains(res.stderr, "--timeout") || strings.Contains(res.stderr, "Usage:") {
+			t.Errorf("stderr %q, want the one-line --timeout error", res.stderr)
+		}
+	})
+	t.Run("help flag prints to stdout", func(t *testing.T) {
 		res := runPlugin(t, nil, "", "--help")
-		if res.code != 0 || !strings.Contains(res.stderr, "--workload-identity-provider") && !strings.Contains(res.stderr, "-workload-identity-provider") {
-			t.Errorf("--help: exit %d, stderr %q", res.code, res.stderr)
+		if res.code != 0 {
+			t.Errorf("exit status %d, want 0", res.code)
+		}
+		if !strings.Contains(res.stdout, "-workload-identity-provider") {
+			t.Errorf("stdout %q does not list the flags", res.stdout)
+		}
+	})
+	t.Run("help command prints to stdout", func(t *testing.T) {
+		res := runPlugin(t, nil, "", "help")
+		if res.code != 0 {
+			t.Errorf("exit status %d, want 0", res.code)
+		}
+		if !strings.Contains(res.stdout, "Usage: gcp-federated-credential-provider") {
+			t.Errorf("stdout %q has no usage", res.stdout)
 		}
 	})
 	t.Run("unknown command is rejected", func(t *testing.T) {
