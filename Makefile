@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GO       ?= go
 
-.PHONY: all build demo test vet fmt-check clean
+.PHONY: all build demo test bench vet fmt-check clean
 
 all: build
 
@@ -21,6 +21,12 @@ demo: build
 # built binary against the fake Google endpoints.
 test: fmt-check vet
 	$(GO) test -count=1 ./...
+
+# Whole-process timings of the plugin beside minimal Go floors, then the
+# in-process benchmarks. Results and budgets are kept in BENCHMARKS.md.
+bench: build
+	$(GO) run ./test/bench -plugin $(BINARY)
+	$(GO) test -run '^$$' -bench . -benchmem ./test/bench/
 
 vet:
 	$(GO) vet ./...

@@ -8,7 +8,6 @@ package identity
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -22,11 +21,6 @@ var ErrInvalidProvider = errors.New("invalid workload identity provider")
 // DefaultUniverseDomain is the universe domain of public Google Cloud.
 const DefaultUniverseDomain = "googleapis.com"
 
-// Pool and provider IDs are 4 to 32 lower-case letters, digits and hyphens.
-// Google reserves the "gcp-" prefix.
-const idPattern = `^[a-z0-9-]{4,32}$`
-
-var idRegexp = regexp.MustCompile(idPattern)
 
 // Provider is a workload identity pool provider:
 // projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER.
@@ -119,8 +113,14 @@ func ParseProvider(name, universeDomain string) (Provider, error) {
 	return p, nil
 }
 
+// checkID checks a pool or provider ID: 4 to 32 lower-case letters, digits
+// and hyphens, without the "gcp-" prefix that Google reserves.
 func checkID(kind, id string) error {
-	if !idRegexp.MatchString(id) {
+	valid := len(id) >= 4 && len(id) <= 32
+	for _, c := range id {
+		valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
+	}
+	if !valid {
 		return fmt.Errorf("the %s ID %q must be 4 to 32 lower-case letters, digits or hyphens", kind, id)
 	}
 	if strings.HasPrefix(id, "gcp-") {
