@@ -6,7 +6,11 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GO       ?= go
 
-.PHONY: all build demo test bench vet fmt-check clean
+# Modules that run the conformance suite against the kubelet's own credential
+# provider code, one Kubernetes release each.
+KUBELET_MODULES := test/kubelet/k8s-1.37 test/kubelet/k8s-1.34
+
+.PHONY: all build demo test test-kubelet bench vet fmt-check clean
 
 all: build
 
@@ -17,10 +21,19 @@ build:
 demo: build
 	$(GO) run ./test/demo -plugin $(BINARY)
 
-# The full suite: formatting, vet, unit tests and the tests that run the
-# built binary against the fake Google endpoints.
+# The full suite: formatting, vet, unit tests, the tests that run the built
+# binary against the fake Google endpoints, and the kubelet conformance suite.
 test: fmt-check vet
 	$(GO) test -count=1 ./...
+	$(MAKE) test-kubelet
+
+# The conformance suite alone. The first run downloads and compiles the
+# Kubernetes modules, a few minutes per release.
+test-kubelet:
+	cd test/kubelet/conformance && $(GO) vet ./...
+	for module in $(KUBELET_MODULES); do \
+		(cd $$module && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; \
+	done
 
 # Whole-process timings of the plugin beside minimal Go floors, then the
 # in-process benchmarks. Results and budgets are kept in BENCHMARKS.md.

@@ -1,0 +1,339 @@
+// Package conformance drives the built plugin through the kubelet's own
+// credential provider code (k8s.io/kubernetes/pkg/credentialprovider/plugin),
+// loading examples/CredentialProviderConfig.yaml with the kubelet's loader.
+// Modules under test/kubelet run it against one Kubernetes release each.
+package conformance
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	featuregatetesting "k8s.io/component-base/featuregate/testing"
+	"k8s.io/klog/v2"
+	kubeletconfigv1 "k8s.io/kubelet/config/v1"
+	"k8s.io/kubernetes/pkg/credentialprovider/plugin"
+	"k8s.io/kubernetes/pkg/features"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakegoogle"
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/issuer"
+)
+
+const (
+	pluginName = "gcp-federated-credential-provider"
+
+	eksProvider = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/eks-pool/providers/eks-cluster"
+	aksProvider = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aks-pool/providers/aks-cluster"
+	readerEmail = "registry-reader@demo-project.iam.gserviceaccount.com"
+
+	providerKey      = "gcp-federated-credential-provider.io/workload-identity-provider"
+	impersonationKey = "iam.gke.io/gcp-service-account"
+
+	// variantEnv selects the kubelet configuration of a test process. The
+	// kubelet registers providers once per process, so each configuration
+	// runs in its own process.
+	variantEnv = "CONFORMANCE_VARIANT"
+)
+
+// Variants of the example configuration.
+const (
+	variantExample  = ""
+	variantToken    = "token"
+	variantRequired = "required"
+)
+
+// repoRoot is the repository root, relative to a module under test/kubelet.
+const repoRoot = "../../.."
+
+// env is the process-wide harness: the fake Google, the issuer that plays
+// the API server's token signer, and the objects the kubelet reads.
+type env struct {
+	fake     *fakegoogle.Server
+	eks, aks *issuer.Issuer
+	dir      string
+	// audience is the serviceAccountTokenAudience of the loaded config.
+	audience string
+
+	mu              sync.Mutex
+	serviceAccounts map[string]*corev1.ServiceAccount
+	tokenRequests   []tokenRequest
+	logs            bytes.Buffer
+}
+
+// tokenRequest is one TokenRequest the kubelet made.
+type tokenRequest struct {
+	namespace, name string
+	audiences       []string
+	boundPod        string
+}
+
+var (
+	harness     *env
+	harnessErr  error
+	harnessOnce sync.Once
+)
+
+// Main builds the plugin, runs the tests and removes what it built.
+func Main(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if harness != nil {
+		harness.fake.Close()
+		os.RemoveAll(harness.dir)
+	}
+	os.Exit(code)
+}
+
+// setup returns the harness, building the plugin and registering it with
+// the kubelet's code on first use. The feature gate is set for the test, the
+// way the kubelet's own tests set it.
+func setup(t *testing.T) *env {
+	t.Helper()
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.KubeletServiceAccountTokenForCredentialProviders, true)
+	harnessOnce.Do(func() { harness, harnessErr = newEnv(os.Getenv(variantEnv)) })
+	if harnessErr != nil {
+		t.Fatal(harnessErr)
+	}
+	return harness
+}
+
+func newEnv(variant string) (*env, error) {
+	e := &env{fake: fakegoogle.New(), serviceAccounts: map[string]*corev1.ServiceAccount{}}
+	var err error
+	if e.dir, err = os.MkdirTemp("", "kubelet-conformance-"); err != nil {
+		return nil, err
+	}
+	if e.eks, err = issuer.New(issuer.EKSIssuer); err != nil {
+		return nil, err
+	}
+	if e.aks, err = issuer.New(issuer.AKSIssuer); err != nil {
+		return nil, err
+	}
+
+	binDir := filepath.Join(e.dir, "bin")
+	build := exec.Command("go", "build", "-o", filepath.Join(binDir, pluginName), "./cmd/"+pluginName)
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the plugin: %v: %s", err, out)
+	}
+
+	caFile := filepath.Join(e.dir, "ca.pem")
+	if err := os.WriteFile(caFile, e.fake.CertificatePEM(), 0o600); err != nil {
+		return nil, err
+	}
+	configPath, audience, err := writeConfig(e.dir, variant, e.fake.URL(), caFile)
+	if err != nil {
+		return nil, err
+	}
+	e.audience = audience
+
+	for _, iss := range []*issuer.Issuer{e.eks, e.aks} {
+		keys := iss.JWKS()
+		name := eksProvider
+		if iss == e.aks {
+			name = aksProvider
+		}
+		e.fake.AddProvider(fakegoogle.Provider{Name: name, Issuer: iss.URL, JWKS: &keys, AllowedAudiences: []string{audience}})
+	}
+	e.fake.AddServiceAccount(readerEmail, "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/eks-pool/*")
+
+	// The kubelet logs plugin failures through klog; the tests read them.
+	klog.LogToStderr(false)
+	klog.SetOutput(&lockedWriter{e: e})
+
+	if err := plugin.RegisterCredentialProviderPlugins(configPath, binDir, e.requestToken, e.getServiceAccount); err != nil {
+		return nil, fmt.Errorf("the kubelet rejected the configuration: %w", err)
+	}
+	return e, nil
+}
+
+// writeConfig loads examples/CredentialProviderConfig.yaml, changes it for
+// variant, appends the test-only args and env that point the plugin at the
+// fake, and writes it for the kubelet's loader. It returns the path and the
+// configured audience.
+func writeConfig(dir, variant, fakeURL, caFile string) (string, string, error) {
+	data, err := os.ReadFile(filepath.Join(repoRoot, "examples", "CredentialProviderConfig.yaml"))
+	if err != nil {
+		return "", "", err
+	}
+	var cfg kubeletconfigv1.CredentialProviderConfig
+	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+		return "", "", fmt.Errorf("decoding the example: %w", err)
+	}
+	if len(cfg.Providers) != 1 || cfg.Providers[0].TokenAttributes == nil {
+		return "", "", fmt.Errorf("the example must have one provider with tokenAttributes")
+	}
+	p := &cfg.Providers[0]
+	p.Args = append(p.Args, "--sts-endpoint="+fakeURL, "--iam-credentials-endpoint="+fakeURL)
+	p.Env = append(p.Env, kubeletconfigv1.ExecEnvVar{Name: "SSL_CERT_FILE", Value: caFile})
+
+	attrs := p.TokenAttributes
+	switch variant {
+	case variantToken:
+		attrs.CacheType = kubeletconfigv1.TokenServiceAccountTokenCacheType
+	case variantRequired:
+		attrs.RequiredServiceAccountAnnotationKeys = []string{providerKey}
+		attrs.OptionalServiceAccountAnnotationKeys = slices.DeleteFunc(slices.Clone(attrs.OptionalServiceAccountAnnotationKeys),
+			func(k string) bool { return k == providerKey })
+	}
+
+	out, err := yaml.Marshal(&cfg)
+	if err != nil {
+		return "", "", err
+	}
+	path := filepath.Join(dir, "credential-provider-config.yaml")
+	return path, attrs.ServiceAccountTokenAudience, os.WriteFile(path, out, 0o600)
+}
+
+// requestToken serves the kubelet's TokenRequest in place of the API server.
+// It signs a token with the issuer of the service account's cluster, for
+// exactly the audiences in the request.
+func (e *env) requestToken(namespace, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
+	record := tokenRequest{namespace: namespace, name: name, audiences: tr.Spec.Audiences}
+	if ref := tr.Spec.BoundObjectRef; ref != nil {
+		record.boundPod = ref.Kind + "/" + ref.Name
+	}
+	e.mu.Lock()
+	e.tokenRequests = append(e.tokenRequests, record)
+	sa := e.serviceAccounts[namespace+"/"+name]
+	e.mu.Unlock()
+	if sa == nil {
+		return nil, fmt.Errorf("serviceaccounts %q not found", name)
+	}
+
+	iss := e.eks
+	if sa.Annotations[providerKey] == aksProvider {
+		iss = e.aks
+	}
+	token, err := iss.Token(issuer.ServiceAccount{Namespace: namespace, Name: name, Audience: tr.Spec.Audiences, Lifetime: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	out := tr.DeepCopy()
+	out.Status = authenticationv1.TokenRequestStatus{Token: token, ExpirationTimestamp: metav1.NewTime(time.Now().Add(time.Hour))}
+	return out, nil
+}
+
+func (e *env) getServiceAccount(namespace, name string) (*corev1.ServiceAccount, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sa, ok := e.serviceAccounts[namespace+"/"+name]
+	if !ok {
+		return nil, fmt.Errorf("serviceaccounts %q not found", name)
+	}
+	return sa.DeepCopy(), nil
+}
+
+// addServiceAccount stores a ServiceAccount with a name unique to the test,
+// so that no test hits another's cache entry, and returns the name.
+func (e *env) addServiceAccount(t *testing.T, namespace string, annotations map[string]string) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 60 {
+		name = name[len(name)-60:]
+	}
+	name = strings.Trim(name, "-")
+	e.setServiceAccount(namespace, name, annotations)
+	return name
+}
+
+func (e *env) setServiceAccount(namespace, name string, annotations map[string]string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.serviceAccounts[namespace+"/"+name] = &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: namespace, Name: name, UID: types.UID(fmt.Sprintf("uid-%s-%s", namespace, name)), Annotations: annotations,
+		},
+	}
+}
+
+// credential is what the kubelet hands the container runtime for an image.
+type credential struct {
+	username, password string
+}
+
+// lookup returns the credentials that the kubelet's keyring finds for
+// image, as an image pull for a pod of the service account gets them.
+func (e *env) lookup(namespace, serviceAccount, image string) []credential {
+	podName := serviceAccount + "-pod"
+	keyring := plugin.NewExternalCredentialProviderDockerKeyring(namespace, podName, "uid-pod-"+podName, serviceAccount)
+	tracked, _ := keyring.Lookup(image)
+	var creds []credential
+	for _, c := range tracked {
+		creds = append(creds, credential{username: c.Username, password: c.Password})
+	}
+	return creds
+}
+
+// tokenRequestCount returns how many TokenRequests the kubelet made.
+func (e *env) tokenRequestCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.tokenRequests)
+}
+
+func (e *env) lastTokenRequest() tokenRequest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tokenRequests[len(e.tokenRequests)-1]
+}
+
+// logSince returns what klog wrote after offset.
+func (e *env) logSince(offset int) string {
+	klog.Flush()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.String()[offset:]
+}
+
+func (e *env) logOffset() int {
+	klog.Flush()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.Len()
+}
+
+type lockedWriter struct{ e *env }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.e.mu.Lock()
+	defer w.e.mu.Unlock()
+	return w.e.logs.Write(p)
+}
+
+// runVariant runs the named test again in a child process with the
+// configuration variant, unless this process already is that child.
+func runVariant(t *testing.T, variant string) bool {
+	t.Helper()
+	if os.Getenv(variantEnv) == variant {
+		return true
+	}
+	if runtime.GOOS != "linux" {
+		t.Fatalf("variants run in a child process, supported here on Linux only")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+strings.Split(t.Name(), "/")[0]+"$", "-test.v")
+	cmd.Env = append(os.Environ(), variantEnv+"="+variant)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("variant %q failed: %v\n%s", variant, err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("variant %q ran no test:\n%s", variant, out)
+	}
+	return false
+}
