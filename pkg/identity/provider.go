@@ -21,7 +21,6 @@ var ErrInvalidProvider = errors.New("invalid workload identity provider")
 // DefaultUniverseDomain is the universe domain of public Google Cloud.
 const DefaultUniverseDomain = "googleapis.com"
 
-
 // Provider is a workload identity pool provider:
 // projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER.
 type Provider struct {
