@@ -10,7 +10,7 @@ GO       ?= go
 # provider code, one Kubernetes release each.
 KUBELET_MODULES := test/kubelet/k8s-1.37 test/kubelet/k8s-1.34
 
-.PHONY: all build demo test test-kubelet bench vet fmt-check clean
+.PHONY: all build demo test test-kubelet bench fuzz vet fmt-check clean
 
 all: build
 
@@ -49,3 +49,14 @@ fmt-check:
 
 clean:
 	rm -rf bin
+
+# Runs each fuzz target for FUZZTIME. The seed corpora in testdata/fuzz also
+# run as ordinary tests in make test.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./pkg/protocol:FuzzReadRequest ./pkg/registry:FuzzParseImage ./pkg/registry:FuzzNewMatcher \
+	./pkg/identity:FuzzParseProvider ./pkg/identity:FuzzValidateServiceAccount
+
+fuzz:
+	for target in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$${target#*:}$$" -fuzztime $(FUZZTIME) "$${target%%:*}" || exit 1; \
+	done

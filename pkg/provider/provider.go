@@ -85,7 +85,8 @@ func (g *Google) ExternalAccountConfig(req Request) externalaccount.Config {
 }
 
 // Exchange performs the token exchange, and the impersonation if req names a
-// service account. The context's deadline bounds both calls. Errors are of
+// service account. The context's deadline bounds both calls, retries
+// included. Errors are of
 // type *STSError, *IAMError or *CallError and never contain a token.
 func (g *Google) Exchange(ctx context.Context, req Request) (Token, error) {
 	base := g.Transport
@@ -93,7 +94,7 @@ func (g *Google) Exchange(ctx context.Context, req Request) (Token, error) {
 		base = http.DefaultTransport
 	}
 	conf := g.ExternalAccountConfig(req)
-	recorder := &recordingTransport{base: base, stsTokenURL: conf.TokenURL}
+	recorder := &recordingTransport{base: &retryingTransport{base: base}, stsTokenURL: conf.TokenURL}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: recorder})
 
 	source, err := externalaccount.NewTokenSource(ctx, conf)

@@ -304,7 +304,7 @@ func TestExchangeFailures(t *testing.T) {
 		{
 			name: "STS unavailable with 503",
 			setup: func(t *testing.T, e *env, req *provider.Request) {
-				e.fake.AddFault(fakegoogle.Fault{PathPrefix: "/v1/token", Times: 1, Status: 503, Body: `{"error":"temporarily_unavailable"}`})
+				e.fake.AddFault(fakegoogle.Fault{PathPrefix: "/v1/token", Times: 100, Status: 503, Body: `{"error":"temporarily_unavailable"}`})
 			},
 			check:       wantSTSStatus(503),
 			wantInError: []string{"HTTP 503", "unavailable"},
@@ -312,7 +312,7 @@ func TestExchangeFailures(t *testing.T) {
 		{
 			name: "STS throttling with 429",
 			setup: func(t *testing.T, e *env, req *provider.Request) {
-				e.fake.AddFault(fakegoogle.Fault{PathPrefix: "/v1/token", Times: 1, Status: 429, Body: `{"error":"rate_limited"}`})
+				e.fake.AddFault(fakegoogle.Fault{PathPrefix: "/v1/token", Times: 100, Status: 429, Body: `{"error":"rate_limited"}`})
 			},
 			check:       wantSTSStatus(429),
 			wantInError: []string{"throttling"},
@@ -483,4 +483,120 @@ func closedAddress(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func TestExchangeRetries(t *testing.T) {
+	tests := []struct {
+		name        string
+		faults      []fakegoogle.Fault
+		impersonate bool
+		wantErr     bool
+		wantSTS     int
+		wantIAM     int
+	}{
+		{
+			name:    "two 503s then success",
+			faults:  []fakegoogle.Fault{{PathPrefix: "/v1/token", Times: 2, Status: 503, Body: `{"error":"unavailable"}`}},
+			wantSTS: 3,
+		},
+		{
+			name:    "429 then success",
+			faults:  []fakegoogle.Fault{{PathPrefix: "/v1/token", Times: 1, Status: 429, Body: `{"error":"rate_limited"}`}},
+			wantSTS: 2,
+		},
+		{
+			name:        "IAM 500 then success",
+			faults:      []fakegoogle.Fault{{PathPrefix: "/v1/projects/", Times: 1, Status: 500, Body: `{"error":{"code":500,"status":"INTERNAL"}}`}},
+			impersonate: true,
+			wantSTS:     1,
+			wantIAM:     2,
+		},
+		{
+			name:    "400 is never retried",
+			faults:  []fakegoogle.Fault{{PathPrefix: "/v1/token", Times: 5, Status: 400, Body: `{"error":"invalid_grant"}`}},
+			wantErr: true,
+			wantSTS: 1,
+		},
+		{
+			name:        "IAM 403 is never retried",
+			faults:      []fakegoogle.Fault{{PathPrefix: "/v1/projects/", Times: 5, Status: 403, Body: `{"error":{"code":403,"status":"PERMISSION_DENIED"}}`}},
+			impersonate: true,
+			wantErr:     true,
+			wantSTS:     1,
+			wantIAM:     1,
+		},
+		{
+			name:    "success is never retried",
+			wantSTS: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			for _, f := range tt.faults {
+				e.fake.AddFault(f)
+			}
+			req := e.request(t, issuer.ServiceAccount{})
+			if tt.impersonate {
+				req.ServiceAccount = email
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+
+			_, err := e.google.Exchange(ctx, req)
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Errorf("Exchange error = %v, want error %t", err, tt.wantErr)
+			}
+			if n := e.fake.STSRequests(); n != tt.wantSTS {
+				t.Errorf("STS requests = %d, want %d", n, tt.wantSTS)
+			}
+			if n := e.fake.IAMRequests(); n != tt.wantIAM {
+				t.Errorf("IAM requests = %d, want %d", n, tt.wantIAM)
+			}
+		})
+	}
+}
+
+func TestExchangePersistentThrottling(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddFault(fakegoogle.Fault{PathPrefix: "/v1/token", Times: 1000, Status: 429, Body: `{"error":"rate_limited"}`})
+	const deadline = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+
+	start := time.Now()
+	_, err := e.google.Exchange(ctx, e.request(t, issuer.ServiceAccount{}))
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("Exchange succeeded against persistent throttling")
+	}
+	if !strings.Contains(err.Error(), "throttling") {
+		t.Errorf("error %q does not name throttling", err)
+	}
+	if strings.Count(err.Error(), "throttling") != 1 {
+		t.Errorf("error %q repeats itself", err)
+	}
+	if elapsed >= deadline {
+		t.Errorf("Exchange took %s, not less than the %s deadline", elapsed, deadline)
+	}
+	if n := e.fake.STSRequests(); n < 2 || n > 4 {
+		t.Errorf("STS requests = %d, want between 2 and 4 attempts", n)
+	}
+}
+
+func TestExchangeRetriesStopAtDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddFault(fakegoogle.Fault{PathPrefix: "/v1/token", Times: 1000, Status: 503, Body: `{"error":"unavailable"}`})
+	const deadline = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+
+	start := time.Now()
+	_, err := e.google.Exchange(ctx, e.request(t, issuer.ServiceAccount{}))
+	if err == nil {
+		t.Fatal("Exchange succeeded against a persistent 503")
+	}
+	if elapsed := time.Since(start); elapsed > deadline+100*time.Millisecond {
+		t.Errorf("Exchange took %s, past the %s deadline", elapsed, deadline)
+	}
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -12,8 +13,8 @@ type Matcher struct {
 	extra []pattern
 }
 
-// minLiteralLabels is the fewest DNS labels without "*" that a wildcard
-// host pattern must have.
+// minLiteralLabels is the number of trailing DNS labels that a wildcard host
+// pattern must spell out.
 const minLiteralLabels = 2
 
 // pattern is a host pattern in the kubelet's matchImages syntax: a "*"
@@ -61,7 +62,6 @@ func parsePattern(raw string) (pattern, error) {
 		return pattern{}, fmt.Errorf("registry host %q is not a valid IPv6 address: IPv6 hosts take no \"*\"", raw)
 	}
 	labels := strings.Split(strings.ToLower(name), ".")
-	literal := 0
 	for _, label := range labels {
 		switch {
 		case label == "*":
@@ -69,14 +69,13 @@ func parsePattern(raw string) (pattern, error) {
 			return pattern{}, fmt.Errorf("registry host %q: a \"*\" must be a whole DNS label, as in *.registry.example", raw)
 		case !validDNSName(label):
 			return pattern{}, fmt.Errorf("registry host %q is not a valid DNS name", raw)
-		default:
-			literal++
 		}
 	}
-	// A pattern such as "*" or "*.com" would send Google tokens to hosts
-	// of many unrelated owners.
-	if literal < minLiteralLabels {
-		return pattern{}, fmt.Errorf("registry host %q matches too many hosts: a wildcard pattern needs at least %d literal labels, as in *.registry.example", raw, minLiteralLabels)
+	// A pattern such as "*", "*.com" or "registry.example.*" would send
+	// Google tokens to hosts of many unrelated owners, so the domain, the
+	// last labels, must be literal.
+	if len(labels) < minLiteralLabels || slices.Contains(labels[len(labels)-minLiteralLabels:], "*") {
+		return pattern{}, fmt.Errorf("registry host %q matches too many hosts: the last %d labels of a wildcard pattern must be literal, as in *.registry.example", raw, minLiteralLabels)
 	}
 	return pattern{labels: labels, port: port}, nil
 }

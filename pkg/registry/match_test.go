@@ -68,6 +68,8 @@ func TestNewMatcherRejected(t *testing.T) {
 		{"rejects host with path", []string{"registry.example.com/team"}, "without a scheme or path"},
 		{"rejects partial wildcard label", []string{"reg*.example.com"}, `a "*" must be a whole DNS label`},
 		{"rejects lone wildcard", []string{"*"}, "matches too many hosts"},
+		{"rejects wildcard second-level domain", []string{"registry.*.com"}, "matches too many hosts"},
+		{"rejects wildcard top-level domain", []string{"registry.example.*"}, "matches too many hosts"},
 		{"rejects wildcard over top-level domain", []string{"*.com"}, "matches too many hosts"},
 		{"rejects two wildcards one literal", []string{"*.*.com"}, "matches too many hosts"},
 		{"rejects wildcard with port only", []string{"*:5000"}, "matches too many hosts"},

@@ -151,18 +151,18 @@ func runPlugin(t *testing.T, stdin []byte, caFile string, args ...string) result
 	if stdin != nil {
 		reader = bytes.NewReader(stdin)
 	}
-	return runPluginWithStdin(t, reader, caFile, args...)
+	return runPluginWithStdin(t, reader, []string{"SSL_CERT_FILE=" + caFile}, args...)
 }
 
 // runPluginWithStdin runs the plugin with stdin connected to reader, or to
-// /dev/null when reader is nil.
-func runPluginWithStdin(t *testing.T, reader io.Reader, caFile string, args ...string) result {
+// /dev/null when reader is nil, and with env added to a minimal environment.
+func runPluginWithStdin(t *testing.T, reader io.Reader, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(pluginPath, args...)
 	cmd.Stdin = reader
 	// The kubelet merges the provider's env over its own; tests start from
 	// a clean environment so that no proxy setting of the host applies.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + caFile}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -260,7 +260,7 @@ func TestPluginCommands(t *testing.T) {
 			t.Fatalf("opening a pseudo-terminal: %v", err)
 		}
 		defer ptmx.Close()
-		res := runPluginWithStdin(t, ptmx, "")
+		res := runPluginWithStdin(t, ptmx, nil)
 		if res.code != 2 {
 			t.Errorf("exit status %d, want 2", res.code)
 		}
@@ -277,7 +277,7 @@ func TestPluginCommands(t *testing.T) {
 			t.Fatalf("opening a pseudo-terminal: %v", err)
 		}
 		defer ptmx.Close()
-		res := runPluginWithStdin(t, ptmx, "", "--timeout=2m")
+		res := runPluginWithStdin(t, ptmx, nil, "--timeout=2m")
 		if res.code != 2 {
 			t.Errorf("exit status %d, want 2", res.code)
 		}

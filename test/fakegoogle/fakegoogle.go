@@ -8,11 +8,12 @@ package fakegoogle
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -57,6 +58,7 @@ type Server struct {
 	IssuerClient *http.Client
 
 	server *httptest.Server
+	pki    *serverPKI
 
 	mu              sync.Mutex
 	now             func() time.Time
@@ -84,7 +86,13 @@ func New() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/token", s.serveSTS)
 	mux.HandleFunc("/v1/projects/", s.serveIAM)
+	pki, err := newServerPKI()
+	if err != nil {
+		panic("fakegoogle: generating the test certificates: " + err.Error())
+	}
+	s.pki = pki
 	s.server = httptest.NewUnstartedServer(s.withFaults(mux))
+	s.server.TLS = &tls.Config{Certificates: []tls.Certificate{pki.cert}}
 	// Tests provoke TLS failures on purpose; the server need not log them.
 	s.server.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.server.StartTLS()
@@ -94,13 +102,22 @@ func New() *Server {
 // URL returns the base URL of both services, such as https://127.0.0.1:41234.
 func (s *Server) URL() string { return s.server.URL }
 
-// Client returns an HTTP client that trusts the fake's certificate.
-func (s *Server) Client() *http.Client { return s.server.Client() }
+// Client returns an HTTP client that trusts the fake's CA.
+func (s *Server) Client() *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: s.pki.pool}
+	return &http.Client{Transport: transport}
+}
 
-// CertificatePEM returns the fake's self-signed certificate in PEM form, for
-// SSL_CERT_FILE.
-func (s *Server) CertificatePEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.server.Certificate().Raw})
+// CertificatePEM returns the fake's CA certificate in PEM form, for
+// SSL_CERT_FILE. The CA signed the fake's certificate for localhost,
+// 127.0.0.1, ::1 and 0.0.0.0.
+func (s *Server) CertificatePEM() []byte { return s.pki.caPEM }
+
+// Port returns the port the fake listens on at 127.0.0.1.
+func (s *Server) Port() string {
+	_, port, _ := net.SplitHostPort(s.server.Listener.Addr().String())
+	return port
 }
 
 // Close stops the fake.

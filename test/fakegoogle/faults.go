@@ -1,6 +1,7 @@
 package fakegoogle
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ func (s *Server) withFaults(next http.Handler) http.Handler {
 			s.iamRequests++
 		}
 		s.mu.Unlock()
+		// Reading the body lets the server notice a client that hangs up,
+		// which ends the request's context.
+		io.Copy(io.Discard, r.Body)
 		if fault.Delay > 0 {
 			select {
 			case <-time.After(fault.Delay):
