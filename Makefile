@@ -2,6 +2,7 @@
 # module downloads, which use the Go module proxy.
 
 BINARY   := bin/gcp-federated-credential-provider
+DIAGNOSE := bin/gcp-federated-credential-provider-diagnose
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GO       ?= go
@@ -10,12 +11,17 @@ GO       ?= go
 # provider code, one Kubernetes release each.
 KUBELET_MODULES := test/kubelet/k8s-1.37 test/kubelet/k8s-1.34
 
-.PHONY: all build demo test test-kubelet bench fuzz vet fmt-check clean
+.PHONY: all build build-diagnose demo test test-kubelet bench fuzz vet fmt-check clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/gcp-federated-credential-provider
+
+# The diagnose command, also as a kubectl plugin: kubectl gcp-federated-diagnose.
+build-diagnose:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIAGNOSE) ./cmd/gcp-federated-credential-provider-diagnose
+	cp $(DIAGNOSE) bin/kubectl-gcp_federated_diagnose
 
 # Runs the real binary against fake Google endpoints on 127.0.0.1.
 demo: build

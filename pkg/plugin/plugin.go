@@ -97,10 +97,10 @@ func (p *Plugin) Handle(ctx context.Context, req *credentialproviderv1.Credentia
 	}
 
 	exchange := provider.Request{SubjectToken: req.ServiceAccountToken, Claims: claims}
-	if exchange.Provider, err = p.chooseProvider(req.ServiceAccountAnnotations, claims); err != nil {
+	if exchange.Provider, err = p.ChooseProvider(req.ServiceAccountAnnotations, claims.ServiceAccount()); err != nil {
 		return nil, err
 	}
-	if exchange.ServiceAccount, err = p.chooseServiceAccount(req.ServiceAccountAnnotations, claims); err != nil {
+	if exchange.ServiceAccount, err = p.ChooseServiceAccount(req.ServiceAccountAnnotations, claims.ServiceAccount()); err != nil {
 		return nil, err
 	}
 
@@ -124,41 +124,47 @@ func (p *Plugin) Handle(ctx context.Context, req *credentialproviderv1.Credentia
 	return protocol.NewResponse(host.Raw, RegistryUsername, token.AccessToken, cacheDuration), nil
 }
 
-func (p *Plugin) chooseProvider(annotations map[string]string, claims satoken.Claims) (identity.Provider, error) {
+// ChooseProvider returns the workload identity pool provider for a service
+// account with the given annotations: the one its annotation names, which
+// must be valid and allowed, else the configured default. serviceAccount,
+// as "NAMESPACE/NAME", appears in errors.
+func (p *Plugin) ChooseProvider(annotations map[string]string, serviceAccount string) (identity.Provider, error) {
 	key := p.Options.ProviderAnnotation
 	value, ok := annotations[key]
 	if !ok || value == "" {
 		if p.Options.DefaultProvider == nil {
 			return identity.Provider{}, fmt.Errorf("%w for Kubernetes service account %s: annotate it with %s=//iam.%s/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL_ID/providers/PROVIDER_ID "+
 				"and list the key in tokenAttributes.optionalServiceAccountAnnotationKeys of the kubelet's CredentialProviderConfig, or set --workload-identity-provider",
-				ErrNoProvider, claims.ServiceAccount(), key, p.Options.UniverseDomain)
+				ErrNoProvider, serviceAccount, key, p.Options.UniverseDomain)
 		}
 		return *p.Options.DefaultProvider, nil
 	}
 
 	provider, err := identity.ParseProvider(value, p.Options.UniverseDomain)
 	if err != nil {
-		return identity.Provider{}, fmt.Errorf("annotation %s on Kubernetes service account %s: %w", key, claims.ServiceAccount(), err)
+		return identity.Provider{}, fmt.Errorf("annotation %s on Kubernetes service account %s: %w", key, serviceAccount, err)
 	}
 	if !p.Options.AllowedProviders.Allows(provider.String()) {
 		return identity.Provider{}, fmt.Errorf("%w: annotation %s on Kubernetes service account %s selects provider %s, which --allowed-workload-identity-providers (%s) does not include; ask the cluster administrator to allow it",
-			ErrNotAllowed, key, claims.ServiceAccount(), provider, p.Options.AllowedProviders)
+			ErrNotAllowed, key, serviceAccount, provider, p.Options.AllowedProviders)
 	}
 	return provider, nil
 }
 
-func (p *Plugin) chooseServiceAccount(annotations map[string]string, claims satoken.Claims) (string, error) {
+// ChooseServiceAccount returns the Google service account to impersonate
+// for a service account with the given annotations, or "" for none.
+func (p *Plugin) ChooseServiceAccount(annotations map[string]string, serviceAccount string) (string, error) {
 	key := p.Options.ServiceAccountAnnotation
 	email, ok := annotations[key]
 	if !ok || email == "" {
 		return p.Options.DefaultServiceAccount, nil
 	}
 	if err := identity.ValidateServiceAccount(email); err != nil {
-		return "", fmt.Errorf("annotation %s on Kubernetes service account %s: %w", key, claims.ServiceAccount(), err)
+		return "", fmt.Errorf("annotation %s on Kubernetes service account %s: %w", key, serviceAccount, err)
 	}
 	if !p.Options.AllowedServiceAccounts.Allows(email) {
 		return "", fmt.Errorf("%w: annotation %s on Kubernetes service account %s selects Google service account %s, which --allowed-service-accounts (%s) does not include; ask the cluster administrator to allow it",
-			ErrNotAllowed, key, claims.ServiceAccount(), email, p.Options.AllowedServiceAccounts)
+			ErrNotAllowed, key, serviceAccount, email, p.Options.AllowedServiceAccounts)
 	}
 	return email, nil
 }
