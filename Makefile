@@ -11,7 +11,7 @@ GO       ?= go
 # provider code, one Kubernetes release each.
 KUBELET_MODULES := test/kubelet/k8s-1.37 test/kubelet/k8s-1.34
 
-.PHONY: all build build-diagnose demo test test-kubelet bench fuzz vet fmt-check clean
+.PHONY: all build build-diagnose demo test test-short test-kubelet test-controlplane bench fuzz vet fmt-check clean
 
 all: build
 
@@ -28,10 +28,16 @@ demo: build
 	$(GO) run ./test/demo -plugin $(BINARY)
 
 # The full suite: formatting, vet, unit tests, the tests that run the built
-# binary against the fake Google endpoints, and the kubelet conformance suite.
-test: fmt-check vet
-	$(GO) test -count=1 ./...
+# binary against the fake Google endpoints, the kubelet conformance suite and
+# the suite against a real kube-apiserver and etcd.
+test: test-short
 	$(MAKE) test-kubelet
+	$(MAKE) test-controlplane
+
+# Formatting, vet and the main module's tests, without the Kubernetes
+# suites, for a quick local loop.
+test-short: fmt-check vet
+	$(GO) test -count=1 ./...
 
 # The conformance suite alone. The first run downloads and compiles the
 # Kubernetes modules, a few minutes per release.
@@ -46,6 +52,13 @@ test-kubelet:
 bench: build
 	$(GO) run ./test/bench -plugin $(BINARY)
 	$(GO) test -run '^$$' -bench . -benchmem ./test/bench/
+
+# Builds etcd and kube-apiserver (about 5 minutes and 3 GB of memory on the
+# first run; the Go build cache keeps later runs short), starts them on
+# 127.0.0.1 and runs the tests against them.
+test-controlplane:
+	cd test/controlplane/etcd && $(GO) vet ./...
+	cd test/controlplane && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
 
 vet:
 	$(GO) vet ./...

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +23,7 @@ import (
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/pkg/diagnose"
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakegoogle"
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakeregistry"
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/issuer"
 )
 
@@ -45,12 +40,10 @@ const (
 // world is a fake cluster, fake Google and a registry that checks tokens
 // like Artifact Registry.
 type world struct {
-	client   *fake.Clientset
-	fake     *fakegoogle.Server
-	issuer   *issuer.Issuer
-	registry *httptest.Server
-	// readers may read the registry: principals or service account emails.
-	readers       []string
+	client        *fake.Clientset
+	fake          *fakegoogle.Server
+	issuer        *issuer.Issuer
+	registry      *fakeregistry.Registry
 	nodeAllowed   bool
 	tokenErr      error
 	kubeletConfig string
@@ -59,7 +52,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{fake: fakegoogle.New(), nodeAllowed: true, readers: []string{appPrincipal, readerEmail}}
+	w := &world{fake: fakegoogle.New(), nodeAllowed: true}
 	t.Cleanup(w.fake.Close)
 	var err error
 	if w.issuer, err = issuer.New(issuer.EKSIssuer); err != nil {
@@ -69,24 +62,10 @@ func newWorld(t *testing.T) *world {
 	w.fake.AddProvider(fakegoogle.Provider{Name: eksProvider, Issuer: w.issuer.URL, JWKS: &keys, AllowedAudiences: []string{audience}})
 	w.fake.AddServiceAccount(readerEmail, appPrincipal)
 
-	// The registry: pushes go to an open server, pulls to one behind the
-	// auth check; both share the in-memory storage.
-	storage := ggcrregistry.New(ggcrregistry.Logger(discardLogger()))
-	open := httptest.NewServer(storage)
-	t.Cleanup(open.Close)
-	w.registry = httptest.NewServer(w.checkAuth(storage))
+	w.registry = fakeregistry.New(w.fake)
 	t.Cleanup(w.registry.Close)
-	host := strings.TrimPrefix(w.registry.URL, "http://")
-	w.image = host + "/demo-project/images/app:1.0"
-	pushRef, err := name.ParseReference(strings.TrimPrefix(open.URL, "http://") + "/demo-project/images/app:1.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(pushRef, img); err != nil {
+	w.registry.SetReaders(appPrincipal, readerEmail)
+	if w.image, err = w.registry.Push("demo-project/images/app", "1.0"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -118,7 +97,7 @@ func newWorld(t *testing.T) *world {
 		out.Status.Token = token
 		return true, out, nil
 	})
-	w.kubeletConfig = w.writeKubeletConfig(t, []string{"gcr.io", "*-docker.pkg.dev", host}, "")
+	w.kubeletConfig = w.writeKubeletConfig(t, []string{"gcr.io", "*-docker.pkg.dev", w.registry.Host}, "")
 	return w
 }
 
@@ -129,7 +108,6 @@ func (w *world) writeKubeletConfig(t *testing.T, matchImages []string, optionalK
 	if optionalKeys == "" {
 		optionalKeys = "[" + providerKey + ", " + impersonationKey + "]"
 	}
-	host := strings.TrimPrefix(w.registry.URL, "http://")
 	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1
 kind: CredentialProviderConfig
 providers:
@@ -146,36 +124,12 @@ providers:
       cacheType: ServiceAccount
       requireServiceAccount: true
       optionalServiceAccountAnnotationKeys: %s
-`, `"`+strings.Join(matchImages, `", "`)+`"`, w.fake.URL(), w.fake.URL(), host, audience, optionalKeys)
+`, `"`+strings.Join(matchImages, `", "`)+`"`, w.fake.URL(), w.fake.URL(), w.registry.Host, audience, optionalKeys)
 	path := filepath.Join(t.TempDir(), "credential-provider-config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// checkAuth accepts Basic oauth2accesstoken:TOKEN for unexpired tokens the
-// fake issued. It returns 401 without or with unknown credentials and 403
-// for an identity outside readers, as Artifact Registry does.
-func (w *world) checkAuth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		user, password, ok := r.BasicAuth()
-		info, known := w.fake.Lookup(password)
-		if !ok || user != "oauth2accesstoken" || !known || !info.Expiry.After(time.Now()) {
-			rw.Header().Set("WWW-Authenticate", `Basic realm="fake registry"`)
-			http.Error(rw, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
-			return
-		}
-		identity := info.Principal
-		if info.ServiceAccount != "" {
-			identity = info.ServiceAccount
-		}
-		if !slices.Contains(w.readers, identity) && r.URL.Path != "/v2/" {
-			http.Error(rw, `{"errors":[{"code":"DENIED"}]}`, http.StatusForbidden)
-			return
-		}
-		next.ServeHTTP(rw, r)
-	})
 }
 
 func (w *world) diagnose(t *testing.T, serviceAccount, image string) (diagnose.Report, string) {
@@ -266,7 +220,7 @@ func TestDiagnoseFailures(t *testing.T) {
 		{
 			name: "annotation key not passed",
 			setup: func(t *testing.T, w *world) {
-				w.kubeletConfig = w.writeKubeletConfig(t, []string{strings.TrimPrefix(w.registry.URL, "http://")}, "[example.com/other]")
+				w.kubeletConfig = w.writeKubeletConfig(t, []string{w.registry.Host}, "[example.com/other]")
 			},
 			wantStep:    "service account and annotations",
 			wantInValue: "the kubelet does not pass it to the plugin",
@@ -309,20 +263,15 @@ func TestDiagnoseFailures(t *testing.T) {
 			wantInFix:   "--role=roles/iam.workloadIdentityUser --member=" + appPrincipal,
 		},
 		{
-			name: "registry rejects credentials",
-			setup: func(t *testing.T, w *world) {
-				w.registry.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-					rw.Header().Set("WWW-Authenticate", `Basic realm="fake registry"`)
-					http.Error(rw, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
-				})
-			},
+			name:        "registry rejects credentials",
+			setup:       func(t *testing.T, w *world) { w.registry.RejectAllTokens() },
 			wantStep:    "registry accepts credentials",
 			wantInValue: "unauthenticated (HTTP 401)",
 			wantInFix:   "did not accept the access token",
 		},
 		{
 			name:        "registry denies permission",
-			setup:       func(t *testing.T, w *world) { w.readers = nil },
+			setup:       func(t *testing.T, w *world) { w.registry.SetReaders() },
 			wantStep:    "registry accepts credentials",
 			wantInValue: "without permission (HTTP 403)",
 			wantInFix:   "--role=roles/artifactregistry.reader --member=" + appPrincipal,

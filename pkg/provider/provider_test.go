@@ -3,7 +3,6 @@ package provider_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/pkg/satoken"
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakegoogle"
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/issuer"
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/testnet"
 )
 
 const (
@@ -364,7 +364,7 @@ func TestExchangeFailures(t *testing.T) {
 		{
 			name: "connection refused by endpoint",
 			setup: func(t *testing.T, e *env, req *provider.Request) {
-				e.google.STSEndpoint = "https://" + closedAddress(t)
+				e.google.STSEndpoint = "https://" + testnet.RefusingAddress(t)
 			},
 			check:       wantCallError(false),
 			wantInError: []string{"connection refused", "HTTPS_PROXY"},
@@ -471,18 +471,6 @@ func wantCallError(timeout bool) func(*testing.T, error) {
 			t.Errorf("Timeout = %t, want %t", callErr.Timeout, timeout)
 		}
 	}
-}
-
-// closedAddress returns a loopback address on which nothing listens.
-func closedAddress(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestExchangeRetries(t *testing.T) {

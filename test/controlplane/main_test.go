@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/controlplane/cluster"
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/kubelet/conformance"
 )
 
 // repoRoot is the repository root, relative to this module.
@@ -22,7 +23,23 @@ func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
+// Environment variables that let a child test process, which the
+// conformance suite starts for other kubelet configurations, use the parent's
+// control plane.
+const (
+	stateDirEnv = "CONTROLPLANE_STATE_DIR"
+	urlEnv      = "CONTROLPLANE_URL"
+)
+
 func runMain(m *testing.M) int {
+	conformance.SetRepoRoot(repoRoot)
+	conformance.SetBackend(func() (conformance.Backend, error) { return newAPIServerBackend() })
+	defer conformance.Close()
+	if dir, url := os.Getenv(stateDirEnv), os.Getenv(urlEnv); dir != "" && url != "" {
+		testCluster = cluster.Attach(dir, url)
+		return m.Run()
+	}
+
 	dir, err := os.MkdirTemp("", "controlplane-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -45,5 +62,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer testCluster.Stop()
+	os.Setenv(stateDirEnv, filepath.Join(dir, "state"))
+	os.Setenv(urlEnv, testCluster.URL)
 	return m.Run()
 }

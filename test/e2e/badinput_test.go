@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/issuer"
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/testnet"
 )
 
 // Error kinds: the words that name the failure in the stderr line. Errors
@@ -273,5 +274,5 @@ func TestAnnotationsCannotChangeSettings(t *testing.T) {
 // closedURL returns an https URL on loopback where nothing
 // listens.
 func closedURL(t *testing.T) string {
-	return "https://" + closedAddress(t)
+	return "https://" + testnet.RefusingAddress(t)
 }

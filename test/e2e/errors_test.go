@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakegoogle"
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/issuer"
+	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/testnet"
 )
 
 // input is what a failure case feeds the plugin.
@@ -89,7 +89,7 @@ func TestPluginFailures(t *testing.T) {
 			name: "STS connection refused",
 			setup: func(t *testing.T, e *env) input {
 				tok := token(t, e.eks, issuer.ServiceAccount{})
-				return input{stdin: requestJSON(t, "gcr.io/p/app", tok, map[string]string{providerKey: eksProvider}), args: []string{"--sts-endpoint=https://" + closedAddress(t), "--timeout=3s"}, secrets: []string{tok}}
+				return input{stdin: requestJSON(t, "gcr.io/p/app", tok, map[string]string{providerKey: eksProvider}), args: []string{"--sts-endpoint=https://" + testnet.RefusingAddress(t), "--timeout=3s"}, secrets: []string{tok}}
 			},
 			wantCode:  1,
 			wantInErr: []string{"connection refused", "HTTPS_PROXY"},
@@ -215,16 +215,4 @@ func faultCase(fault fakegoogle.Fault, serviceAccount string) func(t *testing.T,
 		}
 		return input{stdin: requestJSON(t, "gcr.io/p/app", tok, annotations), secrets: []string{tok, "ya29.a0AfB_leaked"}}
 	}
-}
-
-// closedAddress returns a loopback address on which nothing listens.
-func closedAddress(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

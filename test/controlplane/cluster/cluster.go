@@ -139,6 +139,12 @@ func Start(ctx context.Context, b Binaries, dir string) (*Cluster, error) {
 	return c, nil
 }
 
+// Attach returns the cluster that another process started with its state
+// in dir and its API server at url. Stop does nothing on it.
+func Attach(dir, url string) *Cluster {
+	return &Cluster{URL: url, dir: dir, pki: &pki{dir: dir}}
+}
+
 func (c *Cluster) start(cmd *exec.Cmd, logName string) error {
 	log, err := os.Create(filepath.Join(c.dir, logName))
 	if err != nil {

@@ -16,11 +16,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	featuregatetesting "k8s.io/component-base/featuregate/testing"
@@ -31,7 +29,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/fakegoogle"
-	"github.com/gcp-federated-credential-provider/gcp-federated-credential-provider/test/issuer"
 )
 
 const (
@@ -57,22 +54,33 @@ const (
 	variantRequired = "required"
 )
 
-// repoRoot is the repository root, relative to a module under test/kubelet.
-const repoRoot = "../../.."
+// repoRoot is the repository root, relative to the directory of the test
+// module. Modules under test/kubelet use the default; others change it with
+// SetRepoRoot.
+var repoRoot = "../../.."
+
+// SetRepoRoot sets the repository root relative to the test module.
+func SetRepoRoot(path string) { repoRoot = path }
 
 // env is the process-wide harness: the fake Google, the issuer that plays
 // the API server's token signer, and the objects the kubelet reads.
 type env struct {
-	fake     *fakegoogle.Server
-	eks, aks *issuer.Issuer
-	dir      string
+	fake    *fakegoogle.Server
+	backend Backend
+	dir     string
 	// audience is the serviceAccountTokenAudience of the loaded config.
 	audience string
 
-	mu              sync.Mutex
-	serviceAccounts map[string]*corev1.ServiceAccount
-	tokenRequests   []tokenRequest
-	logs            bytes.Buffer
+	mu            sync.Mutex
+	pods          map[string]pod
+	tokenRequests []tokenRequest
+	logs          bytes.Buffer
+}
+
+// pod is the pod the kubelet pulls for, one per service account.
+type pod struct {
+	name string
+	uid  types.UID
 }
 
 // tokenRequest is one TokenRequest the kubelet made.
@@ -88,15 +96,20 @@ var (
 	harnessOnce sync.Once
 )
 
-// Main builds the plugin, runs the tests and removes what it built.
+// Main runs the tests, then Close.
 func Main(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
+	Close()
+	os.Exit(code)
+}
+
+// Close stops the fake Google and removes the built plugin.
+func Close() {
 	if harness != nil {
 		harness.fake.Close()
 		os.RemoveAll(harness.dir)
 	}
-	os.Exit(code)
 }
 
 // setup returns the harness, building the plugin and registering it with
@@ -113,15 +126,12 @@ func setup(t *testing.T) *env {
 }
 
 func newEnv(variant string) (*env, error) {
-	e := &env{fake: fakegoogle.New(), serviceAccounts: map[string]*corev1.ServiceAccount{}}
+	e := &env{fake: fakegoogle.New(), pods: map[string]pod{}}
 	var err error
 	if e.dir, err = os.MkdirTemp("", "kubelet-conformance-"); err != nil {
 		return nil, err
 	}
-	if e.eks, err = issuer.New(issuer.EKSIssuer); err != nil {
-		return nil, err
-	}
-	if e.aks, err = issuer.New(issuer.AKSIssuer); err != nil {
+	if e.backend, err = backendFactory(); err != nil {
 		return nil, err
 	}
 
@@ -142,13 +152,8 @@ func newEnv(variant string) (*env, error) {
 	}
 	e.audience = audience
 
-	for _, iss := range []*issuer.Issuer{e.eks, e.aks} {
-		keys := iss.JWKS()
-		name := eksProvider
-		if iss == e.aks {
-			name = aksProvider
-		}
-		e.fake.AddProvider(fakegoogle.Provider{Name: name, Issuer: iss.URL, JWKS: &keys, AllowedAudiences: []string{audience}})
+	if err := e.backend.AddProviders(e.fake, audience); err != nil {
+		return nil, err
 	}
 	e.fake.AddServiceAccount(readerEmail, "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/eks-pool/*")
 
@@ -200,9 +205,8 @@ func writeConfig(dir, variant, fakeURL, caFile string) (string, string, error) {
 	return path, attrs.ServiceAccountTokenAudience, os.WriteFile(path, out, 0o600)
 }
 
-// requestToken serves the kubelet's TokenRequest in place of the API server.
-// It signs a token with the issuer of the service account's cluster, for
-// exactly the audiences in the request.
+// requestToken records the kubelet's TokenRequest and passes it to the
+// backend.
 func (e *env) requestToken(namespace, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
 	record := tokenRequest{namespace: namespace, name: name, audiences: tr.Spec.Audiences}
 	if ref := tr.Spec.BoundObjectRef; ref != nil {
@@ -210,33 +214,12 @@ func (e *env) requestToken(namespace, name string, tr *authenticationv1.TokenReq
 	}
 	e.mu.Lock()
 	e.tokenRequests = append(e.tokenRequests, record)
-	sa := e.serviceAccounts[namespace+"/"+name]
 	e.mu.Unlock()
-	if sa == nil {
-		return nil, fmt.Errorf("serviceaccounts %q not found", name)
-	}
-
-	iss := e.eks
-	if sa.Annotations[providerKey] == aksProvider {
-		iss = e.aks
-	}
-	token, err := iss.Token(issuer.ServiceAccount{Namespace: namespace, Name: name, Audience: tr.Spec.Audiences, Lifetime: time.Hour})
-	if err != nil {
-		return nil, err
-	}
-	out := tr.DeepCopy()
-	out.Status = authenticationv1.TokenRequestStatus{Token: token, ExpirationTimestamp: metav1.NewTime(time.Now().Add(time.Hour))}
-	return out, nil
+	return e.backend.RequestToken(namespace, name, tr)
 }
 
 func (e *env) getServiceAccount(namespace, name string) (*corev1.ServiceAccount, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	sa, ok := e.serviceAccounts[namespace+"/"+name]
-	if !ok {
-		return nil, fmt.Errorf("serviceaccounts %q not found", name)
-	}
-	return sa.DeepCopy(), nil
+	return e.backend.GetServiceAccount(namespace, name)
 }
 
 // addServiceAccount stores a ServiceAccount with a name unique to the test,
@@ -244,22 +227,23 @@ func (e *env) getServiceAccount(namespace, name string) (*corev1.ServiceAccount,
 func (e *env) addServiceAccount(t *testing.T, namespace string, annotations map[string]string) string {
 	t.Helper()
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(name) > 60 {
-		name = name[len(name)-60:]
+	if len(name) > 50 {
+		name = name[len(name)-50:]
 	}
-	name = strings.Trim(name, "-")
-	e.setServiceAccount(namespace, name, annotations)
+	name = strings.Trim(name, "-.")
+	e.setServiceAccount(t, namespace, name, annotations)
 	return name
 }
 
-func (e *env) setServiceAccount(namespace, name string, annotations map[string]string) {
+func (e *env) setServiceAccount(t *testing.T, namespace, name string, annotations map[string]string) {
+	t.Helper()
+	podName, podUID, err := e.backend.SetServiceAccount(namespace, name, annotations)
+	if err != nil {
+		t.Fatalf("setting service account %s/%s: %v", namespace, name, err)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.serviceAccounts[namespace+"/"+name] = &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: namespace, Name: name, UID: types.UID(fmt.Sprintf("uid-%s-%s", namespace, name)), Annotations: annotations,
-		},
-	}
+	e.pods[namespace+"/"+name] = pod{name: podName, uid: podUID}
 }
 
 // credential is what the kubelet hands the container runtime for an image.
@@ -270,14 +254,28 @@ type credential struct {
 // lookup returns the credentials that the kubelet's keyring finds for
 // image, as an image pull for a pod of the service account gets them.
 func (e *env) lookup(namespace, serviceAccount, image string) []credential {
-	podName := serviceAccount + "-pod"
-	keyring := plugin.NewExternalCredentialProviderDockerKeyring(namespace, podName, "uid-pod-"+podName, serviceAccount)
+	e.mu.Lock()
+	p, ok := e.pods[namespace+"/"+serviceAccount]
+	e.mu.Unlock()
+	if !ok {
+		p = pod{name: serviceAccount + "-pod", uid: types.UID("uid-pod-" + serviceAccount)}
+	}
+	keyring := plugin.NewExternalCredentialProviderDockerKeyring(namespace, p.name, string(p.uid), serviceAccount)
 	tracked, _ := keyring.Lookup(image)
 	var creds []credential
 	for _, c := range tracked {
 		creds = append(creds, credential{username: c.Username, password: c.Password})
 	}
 	return creds
+}
+
+// forgetTokens makes the next token request for the service account's pod
+// return a new token.
+func (e *env) forgetTokens(namespace, serviceAccount string) {
+	e.mu.Lock()
+	p := e.pods[namespace+"/"+serviceAccount]
+	e.mu.Unlock()
+	e.backend.ForgetTokens(p.uid)
 }
 
 // tokenRequestCount returns how many TokenRequests the kubelet made.
