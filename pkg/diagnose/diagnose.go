@@ -148,7 +148,6 @@ type kubeletEntry struct {
 	audience     string
 	requiredKeys []string
 	passedKeys   []string
-	registries   *registry.Matcher
 }
 
 // checkImage loads the kubelet configuration and checks that the image
@@ -175,7 +174,6 @@ func (r *run) checkImage(context.Context) (string, string, error) {
 		audience:     attrs.ServiceAccountTokenAudience,
 		requiredKeys: attrs.RequiredServiceAccountAnnotationKeys,
 		passedKeys:   append(slices.Clone(attrs.RequiredServiceAccountAnnotationKeys), attrs.OptionalServiceAccountAnnotationKeys...),
-		registries:   opts.Registries,
 	}
 	r.plugin = &plugin.Plugin{Options: opts}
 	r.google = settings.Exchanger(endpoints)

@@ -154,3 +154,17 @@ func TestExampleRBACGrantsNodeAudience(t *testing.T) {
 		t.Errorf("a token for another audience returned %v, want forbidden", err)
 	}
 }
+
+// removeExampleRBAC deletes the objects of examples/rbac.yaml and waits
+// until the node may no longer request the example audience.
+func removeExampleRBAC(t *testing.T, admin kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	const name = "gcp-federated-credential-provider-audience"
+	if err := admin.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if err := admin.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+}

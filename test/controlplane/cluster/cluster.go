@@ -84,7 +84,7 @@ func Start(ctx context.Context, b Binaries, dir string) (*Cluster, error) {
 		return nil, err
 	}
 
-	ports, err := freePorts(3)
+	ports, err := FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -266,8 +266,8 @@ func waitFor(ctx context.Context, timeout time.Duration, check func() error) err
 	}
 }
 
-// freePorts returns n ports that were free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]string, error) {
+// FreePorts returns n ports that were free on 127.0.0.1 a moment ago.
+func FreePorts(n int) ([]string, error) {
 	var ports []string
 	var listeners []net.Listener
 	defer func() {
