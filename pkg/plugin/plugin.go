@@ -83,13 +83,13 @@ func (p *Plugin) Handle(ctx context.Context, req *credentialproviderv1.Credentia
 	if !p.Options.Registries.Allows(host) {
 		return nil, fmt.Errorf("%w: the image %q is on %s; the plugin sends credentials only to Google registries (gcr.io, *.gcr.io, *-docker.pkg.dev, docker.*.rep.pkg.dev); "+
 			"fix matchImages in the kubelet's CredentialProviderConfig, or add the host with --registry-host if it is a Google registry endpoint",
-			registry.ErrNotGoogleRegistry, req.Image, host.Raw)
+			registry.ErrNotGoogleRegistry, registry.Shorten(req.Image), host.Raw)
 	}
 
 	if req.ServiceAccountToken == "" {
 		return nil, fmt.Errorf("%w: the kubelet sent no serviceAccountToken for image %q; set tokenAttributes (serviceAccountTokenAudience, cacheType, requireServiceAccount: true) "+
 			"for this provider in the kubelet's CredentialProviderConfig, which needs Kubernetes 1.33 or later",
-			ErrMissingToken, req.Image)
+			ErrMissingToken, registry.Shorten(req.Image))
 	}
 	claims, err := satoken.Parse(req.ServiceAccountToken, start)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidImage is the error kind for an image name whose registry host
@@ -38,18 +39,33 @@ func ParseImage(image string) (Host, error) {
 	if image == "" {
 		return Host{}, fmt.Errorf("%w: the image name is empty", ErrInvalidImage)
 	}
+	shown := Shorten(image)
 	raw, rest, found := strings.Cut(image, "/")
 	if !found || rest == "" {
-		return Host{}, fmt.Errorf("%w %q: expected HOST/REPOSITORY, such as us-docker.pkg.dev/project/repository/image", ErrInvalidImage, image)
+		return Host{}, fmt.Errorf("%w %q: expected HOST/REPOSITORY, such as us-docker.pkg.dev/project/repository/image", ErrInvalidImage, shown)
 	}
 	if !strings.ContainsAny(raw, ".:") && raw != "localhost" {
-		return Host{}, fmt.Errorf("%w %q: the image has no registry host, so it refers to Docker Hub; only images on Google registries such as gcr.io or REGION-docker.pkg.dev can use this plugin", ErrInvalidImage, image)
+		return Host{}, fmt.Errorf("%w %q: the image has no registry host, so it refers to Docker Hub; only images on Google registries such as gcr.io or REGION-docker.pkg.dev can use this plugin", ErrInvalidImage, shown)
 	}
 	host, err := ParseHost(raw)
 	if err != nil {
-		return Host{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, image, err)
+		return Host{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, shown, err)
 	}
 	return host, nil
+}
+
+// Shorten returns image cut to at most 256 bytes, for error messages: a
+// request may carry an image name of up to a megabyte.
+func Shorten(image string) string {
+	const max = 256
+	if len(image) <= max {
+		return image
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(image[cut]) {
+		cut--
+	}
+	return image[:cut] + "…"
 }
 
 // ParseHost parses a registry host with an optional port. IPv6 literals are

@@ -99,6 +99,8 @@ func TestBadInput(t *testing.T) {
 		{name: "image look-alike gcr prefix", stdin: fields(map[string]any{"image": "evilgcr.io/p/app"}), wantKind: kindNotGoogle},
 		{name: "image look-alike pkg.dev", stdin: fields(map[string]any{"image": "pkg.dev.example.com/p/app"}), wantKind: kindNotGoogle},
 		{name: "image invalid port", stdin: fields(map[string]any{"image": "gcr.io:99999/p/app"}), wantKind: kindImage, wantInErr: []string{"invalid port"}},
+		{name: "image 600 KiB on other host", stdin: fields(map[string]any{"image": "quay.io/" + huge}), wantKind: kindNotGoogle},
+		{name: "image 600 KiB without registry", stdin: fields(map[string]any{"image": huge}), wantKind: kindImage},
 
 		// Token.
 		{name: "token empty", stdin: fields(map[string]any{"serviceAccountToken": ""}), wantKind: kindMissingToken, wantInErr: []string{"tokenAttributes"}},
