@@ -53,9 +53,10 @@ bench: build
 	$(GO) run ./test/bench -plugin $(BINARY)
 	$(GO) test -run '^$$' -bench . -benchmem ./test/bench/
 
-# Builds etcd, kube-apiserver and the kubelet (about 8 minutes and 3 GB of
-# memory on the first run; the Go build cache keeps later runs short), starts
-# them on 127.0.0.1 and runs the tests against them. The kubelet needs root.
+# Builds etcd, kube-apiserver and the kubelet (the longest part of a first
+# run; building kube-apiserver peaked at 2.9 GB of memory here, and the Go
+# build cache keeps later runs short), starts them on 127.0.0.1 and runs the
+# tests against them. The kubelet needs root.
 test-controlplane:
 	cd test/controlplane/etcd && $(GO) vet ./...
 	cd test/controlplane && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...

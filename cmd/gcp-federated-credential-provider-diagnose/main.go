@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, usage, name)
+		fmt.Fprintf(fs.Output(), usage, name)
 		fs.PrintDefaults()
 	}
 
@@ -64,8 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	overrides := &clientcmd.ConfigOverrides{}
 	clientcmd.BindOverrideFlags(overrides, fs, clientcmd.RecommendedConfigOverrideFlags(""))
 
+	fs.StringVar(&in.PluginConfig, "plugin-config", "", "Local copy of the plugin's settings file, when the provider's args name one with --config.")
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == pflag.ErrHelp {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -8,7 +8,7 @@ import (
 )
 
 // usageHeader explains how the kubelet runs the plugin; the flags follow.
-const usageHeader = `Usage: %[1]s [flags] [version]
+const usageHeader = `Usage: %[1]s [flags] [version | help]
 
 %[1]s is a kubelet image credential provider. The kubelet runs it with one
 CredentialProviderRequest (credentialprovider.kubelet.k8s.io/v1) on standard
@@ -18,6 +18,7 @@ Errors go to standard error, with a non-zero exit status.
 
 Commands:
   version   print the version and exit
+  help      print this help and exit
 
 Flags:
 `

@@ -7,8 +7,10 @@ package diagnose
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,6 +51,9 @@ type Input struct {
 	ProviderName string
 	// NodeName is the node whose permission to request tokens is checked.
 	NodeName string
+	// PluginConfig is a local copy of the settings file that the provider's
+	// args name with --config; empty means the path in the args.
+	PluginConfig string
 }
 
 // Step is the result of one check.
@@ -161,7 +166,19 @@ func (r *run) checkImage(context.Context) (string, string, error) {
 		return "", "add tokenAttributes to the provider entry, as in examples/CredentialProviderConfig.yaml (Kubernetes 1.33+)",
 			fmt.Errorf("provider %s has no tokenAttributes, so the kubelet sends no service account token", entry.Name)
 	}
-	settings, _, err := config.Parse(r.in.ProviderName, entry.Args, nil)
+	args := entry.Args
+	if r.in.PluginConfig != "" {
+		args = append(slices.Clone(args), "--config="+r.in.PluginConfig)
+	}
+	// The plugin also takes klog's -v and -vmodule, which change nothing here.
+	logFlags := func(fs *flag.FlagSet) {
+		fs.String("v", "", "")
+		fs.String("vmodule", "", "")
+	}
+	settings, _, err := config.Parse(r.in.ProviderName, args, logFlags)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "pass a local copy of the plugin's settings file with --plugin-config", fmt.Errorf("the provider's args name a settings file that is not readable here: %w", err)
+	}
 	if err != nil {
 		return "", "fix the provider's args", fmt.Errorf("the plugin rejects the provider's args: %w", err)
 	}

@@ -373,3 +373,43 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("step 4 = %+v, want skipped", s)
 	}
 }
+
+func TestDiagnoseProviderArgs(t *testing.T) {
+	w := newWorld(t)
+	data, err := os.ReadFile(w.kubeletConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Log flags and a settings file that exists only on the node.
+	withArgs := strings.Replace(string(data), "    args:\n", "    args:\n      - -v=2\n      - --config=/etc/gcp-federated-credential-provider/config.yaml\n", 1)
+	if err := os.WriteFile(w.kubeletConfig, []byte(withArgs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("node settings file unreadable here", func(t *testing.T) {
+		report, out := w.diagnose(t, "app", w.image)
+		if report.Passed || report.Steps[0].Status != diagnose.Failed {
+			t.Fatalf("the first step did not fail:\n%s", out)
+		}
+		if !strings.Contains(report.Steps[0].Fix, "--plugin-config") {
+			t.Errorf("fix %q does not name --plugin-config", report.Steps[0].Fix)
+		}
+	})
+
+	t.Run("local copy of settings file", func(t *testing.T) {
+		local := filepath.Join(t.TempDir(), "plugin.yaml")
+		if err := os.WriteFile(local, []byte("timeout: 20s\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d := &diagnose.Diagnoser{Client: w.client, GoogleTransport: w.fake.Client().Transport, Timeout: 5 * time.Second}
+		report := d.Run(context.Background(), diagnose.Input{
+			Namespace: "team-a", ServiceAccount: "app", Image: w.image, KubeletConfig: w.kubeletConfig,
+			ProviderName: "gcp-federated-credential-provider", NodeName: "node-1", PluginConfig: local,
+		})
+		var out strings.Builder
+		diagnose.WriteText(&out, report)
+		if !report.Passed {
+			t.Errorf("the diagnosis failed:\n%s", out.String())
+		}
+	})
+}

@@ -87,7 +87,7 @@ func (p *Plugin) Handle(ctx context.Context, req *credentialproviderv1.Credentia
 	}
 
 	if req.ServiceAccountToken == "" {
-		return nil, fmt.Errorf("%w: the kubelet sent no serviceAccountToken for image %q; set tokenAttributes (serviceAccountTokenAudience, cacheType, requireServiceAccount: true) "+
+		return nil, fmt.Errorf("%w: the kubelet sent no serviceAccountToken for image %q; set tokenAttributes (serviceAccountTokenAudience, requireServiceAccount: true, and cacheType from Kubernetes 1.34) "+
 			"for this provider in the kubelet's CredentialProviderConfig, which needs Kubernetes 1.33 or later",
 			ErrMissingToken, registry.Shorten(req.Image))
 	}
