@@ -92,6 +92,7 @@ syncFrequency: 2s
 fileCheckFrequency: 2s
 nodeStatusUpdateFrequency: 2s
 serializeImagePulls: false
+registryPullQPS: 0
 localStorageCapacityIsolation: false
 resolvConf: ""
 `, ports[0], ports[1], testCluster.CAFile(), criSocket, filepath.Join(dir, "pod-logs"), filepath.Join(dir, "volume-plugins"))

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,7 @@ func TestKubeletPullsWithPluginCredentials(t *testing.T) {
 
 	providerConfig := writeCredentialProviderConfig(t, dir, google, caFile, registry.Host)
 	applyExampleRBAC(t, admin)
+	removePodsOfOtherTests(t, admin)
 	k := startKubelet(t, kubeletBinary, dir, filepath.Join(dir, "cri.sock"), providerConfig, binDir)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -197,6 +199,39 @@ func TestKubeletPullsWithPluginCredentials(t *testing.T) {
 			t.Errorf("pod-d is running without credentials")
 		}
 	})
+
+	// Everything stays on this machine: no pull or plugin run may have
+	// looked up a host name.
+	if log := k.log(); strings.Contains(log, "lookup ") || strings.Contains(log, "only from registries on 127.0.0.1") {
+		t.Errorf("the kubelet log shows a pull or name lookup outside this machine")
+	}
+}
+
+// removePodsOfOtherTests deletes the pods that other tests bound to the node
+// without a kubelet, so that this test's kubelet does not start them.
+func removePodsOfOtherTests(t *testing.T, admin kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	pods, err := admin.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + cluster.NodeName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	force := int64(0)
+	for _, pod := range pods.Items {
+		if err := admin.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &force}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	err = eventually(func() error {
+		left, err := admin.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + cluster.NodeName})
+		if err == nil && len(left.Items) > 0 {
+			err = fmt.Errorf("%d pods remain on %s", len(left.Items), cluster.NodeName)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func ensureNamespace(t *testing.T, admin kubernetes.Interface, namespace string) {
