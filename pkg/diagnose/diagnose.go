@@ -288,7 +288,7 @@ func (r *run) checkNodeRBAC(ctx context.Context) (string, string, error) {
 		return value, "check the kubeconfig's permission to create subjectaccessreviews", fmt.Errorf(": %w", err)
 	}
 	if !result.Status.Allowed {
-		return value, rbacFix(r.entry.audience), errors.New(": denied, so the API server refuses the kubelet a token and pulls go out without credentials")
+		return value, rbacFix(r.entry.audience), errors.New(": denied, so the API server rejects the kubelet's token requests and pulls go out without credentials")
 	}
 	return value + ": allowed", "", nil
 }
