@@ -35,21 +35,21 @@ func (r *run) checkRegistry(ctx context.Context) (string, string, error) {
 		return value + fmt.Sprintf(": manifest %s found", descriptor.Digest), "", nil
 	}
 
-	who := r.request.Provider.Principal(r.request.Claims.Subject)
-	member := who
+	identity := r.request.Provider.Principal(r.request.Claims.Subject)
+	member := identity
 	if r.request.ServiceAccount != "" {
-		who = r.request.ServiceAccount
-		member = "serviceAccount:" + who
+		identity = r.request.ServiceAccount
+		member = "serviceAccount:" + identity
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
 		case http.StatusUnauthorized:
 			return value, "the registry did not accept the access token as a credential; check that the image's host belongs to the same universe as --sts-endpoint",
-				fmt.Errorf(": unauthenticated (HTTP 401) with the token of %s", who)
+				fmt.Errorf(": unauthenticated (HTTP 401) with the token of %s", identity)
 		case http.StatusForbidden:
 			return value, fmt.Sprintf("grant read access on the repository: gcloud artifacts repositories add-iam-policy-binding REPOSITORY --location=LOCATION --role=roles/artifactregistry.reader --member=%s", member),
-				fmt.Errorf(": authenticated as %s but without permission (HTTP 403)", who)
+				fmt.Errorf(": authenticated as %s but without permission (HTTP 403)", identity)
 		case http.StatusNotFound:
 			return value, "check the image's repository and tag, or pass another with --image",
 				errors.New(": not found (HTTP 404); the credentials work, but no such manifest exists")

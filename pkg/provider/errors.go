@@ -188,18 +188,18 @@ type CallError struct {
 }
 
 func (e *CallError) Error() string {
-	what := fmt.Sprintf("%s failed for Kubernetes service account %s with provider %s", e.Stage, e.Request.Claims.ServiceAccount(), e.Request.Provider)
+	failure := fmt.Sprintf("%s failed for Kubernetes service account %s with provider %s", e.Stage, e.Request.Claims.ServiceAccount(), e.Request.Provider)
 	if e.Stage == StageIAM {
-		what = fmt.Sprintf("%s of %s failed for Kubernetes service account %s", e.Stage, e.Request.ServiceAccount, e.Request.Claims.ServiceAccount())
+		failure = fmt.Sprintf("%s of %s failed for Kubernetes service account %s", e.Stage, e.Request.ServiceAccount, e.Request.Claims.ServiceAccount())
 	}
 	switch {
 	case e.Timeout:
-		return what + ": timed out; check the node's network path to Google (proxy settings HTTPS_PROXY and NO_PROXY, firewall), or raise --timeout (below the kubelet's 1m limit)"
+		return failure + ": timed out; check the node's network path to Google (proxy settings HTTPS_PROXY and NO_PROXY, firewall), or raise --timeout (below the kubelet's 1m limit)"
 	case e.Err != nil:
-		return what + ": " + redact.String(e.Err.Error(), e.Request.SubjectToken) +
+		return failure + ": " + redact.String(e.Err.Error(), e.Request.SubjectToken) +
 			"; check the endpoint URL, the node's network path to Google (HTTPS_PROXY, NO_PROXY, firewall) and its trusted CA certificates (system store or SSL_CERT_FILE)"
 	}
-	return what + ": " + e.Reason
+	return failure + ": " + e.Reason
 }
 
 func (e *CallError) Unwrap() error { return e.Err }

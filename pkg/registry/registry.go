@@ -39,17 +39,17 @@ func ParseImage(image string) (Host, error) {
 	if image == "" {
 		return Host{}, fmt.Errorf("%w: the image name is empty", ErrInvalidImage)
 	}
-	shown := Shorten(image)
+	shortened := Shorten(image)
 	raw, rest, found := strings.Cut(image, "/")
 	if !found || rest == "" {
-		return Host{}, fmt.Errorf("%w %q: expected HOST/REPOSITORY, such as us-docker.pkg.dev/project/repository/image", ErrInvalidImage, shown)
+		return Host{}, fmt.Errorf("%w %q: expected HOST/REPOSITORY, such as us-docker.pkg.dev/project/repository/image", ErrInvalidImage, shortened)
 	}
 	if !strings.ContainsAny(raw, ".:") && raw != "localhost" {
-		return Host{}, fmt.Errorf("%w %q: the image has no registry host, so it refers to Docker Hub; only images on Google registries such as gcr.io or REGION-docker.pkg.dev can use this plugin", ErrInvalidImage, shown)
+		return Host{}, fmt.Errorf("%w %q: the image has no registry host, so it refers to Docker Hub; only images on Google registries such as gcr.io or REGION-docker.pkg.dev can use this plugin", ErrInvalidImage, shortened)
 	}
 	host, err := ParseHost(raw)
 	if err != nil {
-		return Host{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, shown, err)
+		return Host{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, shortened, err)
 	}
 	return host, nil
 }

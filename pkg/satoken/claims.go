@@ -66,9 +66,9 @@ func (a *audience) UnmarshalJSON(data []byte) error {
 		*a = nil
 		return nil
 	}
-	var one string
-	if err := json.Unmarshal(data, &one); err == nil {
-		*a = audience{one}
+	var single string
+	if err := json.Unmarshal(data, &single); err == nil {
+		*a = audience{single}
 		return nil
 	}
 	var many []string

@@ -135,10 +135,10 @@ func runPlugin(plugin string, fake *fakegoogle.Server, caFile, token string, ann
 	if !ok {
 		return fmt.Errorf("the password is not a token the fake issued")
 	}
-	who := info.Principal
+	identity := info.Principal
 	if info.ServiceAccount != "" {
-		who = info.ServiceAccount
+		identity = info.ServiceAccount
 	}
-	fmt.Printf("Check: the password is the access token the fake issued to %s.\n", who)
+	fmt.Printf("Check: the password is the access token the fake issued to %s.\n", identity)
 	return nil
 }

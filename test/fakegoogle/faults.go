@@ -27,7 +27,7 @@ func (s *Server) AddFault(f Fault) {
 	s.faults = append(s.faults, f)
 }
 
-// withFaults responds from the fault queue before next sees the request. A
+// withFaults responds from the fault queue before next receives the request. A
 // faulted request still counts as a request to its endpoint.
 func (s *Server) withFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
